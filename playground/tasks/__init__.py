@@ -1,0 +1,17 @@
+"""The tasks, by name, in the order the tabs show them. A task module offers ``predict``,
+``subject`` (what the explanation methods read) and its batched scoring function; ``None``
+marks a task whose tab says it is coming, with nothing fake behind it."""
+
+from __future__ import annotations
+
+from types import ModuleType
+
+from . import sentiment
+
+TASKS: dict[str, ModuleType | None] = {
+    "generation": None,
+    "summarization": None,
+    "translation": None,
+    "qa": None,
+    "sentiment": sentiment,
+}

@@ -1,0 +1,151 @@
+"""Sentiment: a sequence classifier's label and class probabilities, and the Subject that every
+explanation method reads. No gradio here: the UI and the API both call these functions."""
+
+from __future__ import annotations
+
+from functools import partial
+from typing import Any
+
+import numpy as np
+import torch
+
+from .. import models, text
+from ..config import LIMITS
+from ..explain.base import Subject
+from ..scoring import BatchedScorer
+
+NAME = "sentiment"
+
+
+def _encode(loaded: models.LoadedModel, texts: list[str], **kw: Any) -> Any:
+    return loaded.tokenizer(
+        texts, truncation=True, max_length=LIMITS.max_tokens, padding=True, return_tensors="pt", **kw
+    )
+
+
+@torch.inference_mode()
+def batch_probabilities(loaded: models.LoadedModel, texts: list[str]) -> np.ndarray:
+    """Class probabilities for a batch of texts, shape (len(texts), n_labels). This is the one
+    scoring function that LIME, SHAP and the evaluation scripts call (through BatchedScorer)."""
+    enc = _encode(loaded, texts).to(loaded.device)
+    with models.guard_oom():
+        logits = loaded.model(**enc).logits
+    return torch.softmax(logits.float(), dim=-1).cpu().numpy()
+
+
+def scorer(loaded: models.LoadedModel) -> BatchedScorer:
+    # Sorting by token count (not characters) is what keeps padding low within a batch.
+    def n_tokens(s: str) -> int:
+        return len(loaded.tokenizer(s, truncation=True, max_length=LIMITS.max_tokens)["input_ids"])
+
+    return BatchedScorer(partial(batch_probabilities, loaded), batch_size=LIMITS.batch_size, length=n_tokens)
+
+
+def predict(value: str, profile: str | None = None) -> dict[str, Any]:
+    """Label and probabilities: ``{"label", "scores": {label: p}, "model", "truncated"}``."""
+    value = text.clean(value)
+    loaded = models.load_task(NAME, profile)
+    probs = batch_probabilities(loaded, [value])[0]
+    labels = loaded.labels
+    best = int(np.argmax(probs))
+    return {
+        "label": labels[best],
+        "scores": {lab: float(p) for lab, p in zip(labels, probs)},
+        "model": loaded.spec.display,
+        "truncated": _n_tokens(loaded, value) > LIMITS.max_tokens,
+    }
+
+
+def _n_tokens(loaded: models.LoadedModel, value: str) -> int:
+    return len(loaded.tokenizer(value)["input_ids"])
+
+
+def subject(value: str, target: str | None = None, profile: str | None = None) -> Subject:
+    """Everything the explanation methods need for one text. ``target`` is a label name; by
+    default the predicted label is explained."""
+    from ..errors import InputError
+
+    value = text.clean(value)
+    loaded = models.load_task(NAME, profile)
+    labels = loaded.labels
+    score = scorer(loaded)
+    probs = score([value])[0]
+    if target in (None, "", "predicted"):
+        target_index = int(np.argmax(probs))
+    elif str(target).lower() in labels:
+        target_index = labels.index(str(target).lower())
+    else:
+        raise InputError(
+            "bad_target", "Unknown target '{target}'. Choose one of: {labels}.", target=str(target)[:40],
+            labels=", ".join(labels),
+        )
+    enc = _encode(loaded, [value], return_offsets_mapping=True)
+    offsets = [tuple(map(int, o)) for o in enc.pop("offset_mapping")[0].tolist()]
+    units = text.words(value)
+    ids = enc["input_ids"].to(loaded.device)
+    mask = enc["attention_mask"].to(loaded.device)
+    special = torch.tensor(
+        loaded.tokenizer.get_special_tokens_mask(ids[0].tolist(), already_has_special_tokens=True),
+        device=ids.device,
+    ).bool()
+    pad_id = loaded.tokenizer.pad_token_id or 0
+    baseline = torch.where(special.unsqueeze(0), ids, torch.full_like(ids, pad_id))
+    model = loaded.model
+
+    def forward(input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        # Probabilities, so that IG, LIME and SHAP all explain the same quantity.
+        return torch.softmax(model(input_ids=input_ids, attention_mask=attention_mask).logits.float(), dim=-1)
+
+    def attentions() -> np.ndarray:
+        with torch.inference_mode(), models.eager_attention(model), models.guard_oom():
+            out = model(input_ids=ids, attention_mask=mask, output_attentions=True)
+        return torch.stack([a[0].float() for a in out.attentions]).cpu().numpy()
+
+    return Subject(
+        task=NAME,
+        text=value,
+        words=units,
+        target_index=target_index,
+        target_label=labels[target_index],
+        model_name=loaded.spec.display,
+        scorer=score,
+        mask_token=loaded.tokenizer.mask_token or "",
+        pieces=[text.Span(value[s:e], s, e) for s, e in offsets],
+        piece_word=text.piece_to_word(offsets, units),
+        input_ids=ids,
+        attention_mask=mask,
+        baseline_ids=baseline,
+        forward=forward,
+        embeddings=model.get_input_embeddings(),
+        attentions=attentions,
+        truncated=_n_tokens(loaded, value) > LIMITS.max_tokens,
+        probabilities=probs,
+    )
+
+
+def analyse(value: str, profile: str | None = None) -> dict[str, Any]:
+    """Prediction and every layer's attention from ONE eager forward pass (what the tab shows
+    first). ``attentions`` is (layers, heads, n, n) over the model's pieces, n capped at
+    ``LIMITS.max_attention_tokens`` so the heatmap stays readable and the payload small."""
+    value = text.clean(value)
+    loaded = models.load_task(NAME, profile)
+    enc = _encode(loaded, [value], return_offsets_mapping=True)
+    offsets = [tuple(map(int, o)) for o in enc.pop("offset_mapping")[0].tolist()]
+    enc = enc.to(loaded.device)
+    with torch.inference_mode(), models.eager_attention(loaded.model), models.guard_oom():
+        out = loaded.model(**enc, output_attentions=True)
+    probs = torch.softmax(out.logits.float(), dim=-1)[0].cpu().numpy()
+    n = min(len(offsets), LIMITS.max_attention_tokens)
+    att = torch.stack([a[0, :, :n, :n].float() for a in out.attentions]).cpu().numpy()
+    names = loaded.tokenizer.convert_ids_to_tokens(enc["input_ids"][0].tolist())[:n]
+    labels = loaded.labels
+    best = int(np.argmax(probs))
+    return {
+        "label": labels[best],
+        "scores": {lab: float(p) for lab, p in zip(labels, probs)},
+        "model": loaded.spec.display,
+        "truncated": _n_tokens(loaded, value) > LIMITS.max_tokens,
+        "pieces": names,
+        "attention_truncated": len(offsets) > n,
+        "attentions": att,
+    }

@@ -1,0 +1,57 @@
+"""Build the Gradio app from the registries: one tab per task, in the registry's order."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import gradio as gr
+
+from .. import config
+from ..config import LIMITS
+from ..tasks import TASKS
+from . import sentiment_tab
+from .common import i18n as make_i18n
+
+# A task with a builder gets a working tab; the others say plainly that they are coming.
+BUILDERS: dict[str, Callable[[gr.I18n, str], None]] = {"sentiment": sentiment_tab.build}
+API: list[Callable[[], None]] = [sentiment_tab.register_api]
+
+CSS = """
+.pg-warning { border-left: 4px solid #e66101; padding-left: 8px; }
+.pg-method-title h1, .pg-method-title h2, .pg-method-title p { font-weight: 600; font-size: 1.1em; }
+"""
+
+
+def build_demo(profile: str | None = None) -> tuple[gr.Blocks, gr.I18n]:
+    """The whole app and its translations (pass both to ``launch``, as app.py does)."""
+    profile = profile or config.active_profile()
+    i18n = make_i18n(limit=LIMITS.max_chars)
+    with gr.Blocks(title="LLM Playground") as demo:
+        gr.Markdown(i18n("app_title"))
+        gr.Markdown(i18n("app_intro"))
+        with gr.Tabs(selected="sentiment"):
+            for name in TASKS:
+                with gr.Tab(i18n(f"tab_{name}"), id=name, elem_id=f"tab-{name}"):
+                    builder = BUILDERS.get(name)
+                    if builder is None:
+                        gr.Markdown(i18n(f"coming_{name}"))
+                    else:
+                        builder(i18n, profile)
+        for register in API:
+            register()
+    return demo, i18n
+
+
+def launch(demo: gr.Blocks, i18n: gr.I18n, **kwargs: object) -> object:
+    """Queue and launch with the house settings: bounded queue, no error details, no
+    monitoring endpoint, no extra file paths."""
+    demo.queue(max_size=LIMITS.queue_size, default_concurrency_limit=1)
+    return demo.launch(
+        show_error=False,
+        enable_monitoring=False,
+        allowed_paths=[],
+        i18n=i18n,
+        css=CSS,
+        footer_links=["api"],
+        **kwargs,
+    )

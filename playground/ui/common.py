@@ -1,0 +1,71 @@
+"""What every tab shares: the language of a request, user-facing errors, the model queue."""
+
+from __future__ import annotations
+
+import functools
+import html
+import logging
+from collections.abc import Callable
+from typing import Any
+
+import gradio as gr
+
+from ..errors import PlaygroundError
+from .strings import EN, ZH, language, t
+
+log = logging.getLogger("playground.ui")
+
+# Every event that runs a model shares this concurrency group with limit 1, so one GPU (or the
+# CPU) runs one job at a time, whichever tab it comes from; the queue's max_size bounds the wait.
+MODEL_QUEUE = "model"
+
+
+def i18n(**fill: object) -> gr.I18n:
+    """The static strings for gr.I18n, with build-time values (limits) filled in. Chinese is
+    registered as zh-CN and zh, the two forms browsers send."""
+
+    def filled(d: dict[str, str]) -> dict[str, str]:
+        return {k: v.format(**fill) if _only(v, fill) else v for k, v in d.items()}
+
+    return gr.I18n(en=filled(EN), **{"zh-CN": filled(ZH), "zh": filled(ZH)})
+
+
+def _only(template: str, fill: dict[str, object]) -> bool:
+    # A static label may be formatted only if every placeholder in it is known at build time.
+    import string
+
+    names = {name for _, name, _, _ in string.Formatter().parse(template) if name}
+    return bool(names) and names <= set(fill)
+
+
+def request_language(args: tuple, kwargs: dict) -> str:
+    for value in (*args, *kwargs.values()):
+        if isinstance(value, gr.Request):
+            headers = getattr(value, "headers", None) or {}
+            return language(headers.get("accept-language"))
+    return "en"
+
+
+def user_error(exc: Exception, lang: str) -> gr.Error:
+    """A message the user can act on, in their language; never a stack trace. gr.Error renders
+    HTML, so every user-derived value in it is escaped."""
+    if isinstance(exc, PlaygroundError):
+        params = {k: html.escape(str(v)) for k, v in exc.params.items()}
+        return gr.Error(t(exc.key, lang, **params))
+    log.exception("unexpected error in a handler")
+    return gr.Error(t("internal_error", lang))
+
+
+def guarded(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """Wrap a handler so every failure reaches the user as a clear gr.Error."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except gr.Error:
+            raise
+        except Exception as exc:  # noqa: BLE001 - the point is to catch everything
+            raise user_error(exc, request_language(args, kwargs)) from None
+
+    return wrapper

@@ -1,0 +1,154 @@
+"""Pure functions from results to what the page shows: plotly figures and highlight values.
+
+No gradio here and no HTML strings: every label that reaches plotly is escaped (plotly renders a
+small HTML subset in text), and highlights go to a component that escapes its own text.
+Colours: blue for "pushes toward the explained label", orange for "pushes away" — a pair that
+stays distinct for the common colour-vision deficiencies (unlike red/green).
+"""
+
+from __future__ import annotations
+
+import html
+from typing import Any
+
+import numpy as np
+import plotly.graph_objects as go
+
+from .explain.attention import rollout
+from .explain.base import Explanation
+
+POSITIVE = "#2166ac"  # blue
+NEGATIVE = "#e66101"  # orange
+DIVERGING = [[0.0, NEGATIVE], [0.5, "#f7f7f7"], [1.0, POSITIVE]]
+_LAYOUT = dict(margin=dict(l=10, r=10, t=40, b=10), template="plotly_white", font=dict(size=13))
+
+
+def safe(label: object, limit: int = 40) -> str:
+    """Escape text for plotly (it renders <b>, <a href>, ... in labels) and shorten it."""
+    s = str(label)
+    if len(s) > limit:
+        s = s[: limit - 1] + "…"
+    return html.escape(s, quote=True)
+
+
+def probabilities_figure(scores: dict[str, float], title: str = "") -> go.Figure:
+    labels = list(scores)
+    values = [float(scores[k]) for k in labels]
+    best = int(np.argmax(values)) if values else -1
+    fig = go.Figure(
+        go.Bar(
+            x=values,
+            y=[safe(k) for k in labels],
+            orientation="h",
+            marker_color=[POSITIVE if i == best else "#9e9e9e" for i in range(len(labels))],
+            text=[f"{v:.1%}" for v in values],
+            textposition="auto",
+        )
+    )
+    fig.update_layout(title=safe(title, 80), xaxis=dict(range=[0, 1], tickformat=".0%"), height=160 + 30 * len(labels), **_LAYOUT)
+    return fig
+
+
+def _unique_ticks(tokens: list[str]) -> list[str]:
+    # The same token twice must stay two rows, so the axis is indexed and labelled separately.
+    return [safe(t, 16) for t in tokens]
+
+
+def attention_matrix(att: np.ndarray, layer: int | None, head: int | None) -> np.ndarray:
+    """Pick the map to draw from (layers, heads, n, n): one head of one layer, the mean over a
+    layer's heads (``head`` None), or the rollout across all layers (``layer`` None)."""
+    if layer is None:
+        return rollout(att)
+    return att[layer].mean(axis=0) if head is None else att[layer, head]
+
+
+def attention_figure(att: np.ndarray, tokens: list[str], layer: int | None, head: int | None, title: str = "") -> go.Figure:
+    m = attention_matrix(att, layer, head)
+    idx = list(range(len(tokens)))
+    ticks = _unique_ticks(tokens)
+    fig = go.Figure(
+        go.Heatmap(
+            z=m,
+            x=idx,
+            y=idx,
+            colorscale="Blues",
+            zmin=0,
+            hovertemplate="from %{y} to %{x}: %{z:.3f}<extra></extra>",
+            colorbar=dict(thickness=12),
+        )
+    )
+    size = max(360, min(900, 22 * len(tokens) + 160))
+    fig.update_layout(
+        title=safe(title, 80),
+        height=size,
+        xaxis=dict(tickmode="array", tickvals=idx, ticktext=ticks, tickangle=-60, side="bottom", title="attends to"),
+        yaxis=dict(tickmode="array", tickvals=idx, ticktext=ticks, autorange="reversed", title="token"),
+        **_LAYOUT,
+    )
+    return fig
+
+
+def normalised(scores: list[float]) -> list[float]:
+    """Scores scaled into [-1, 1] by the largest magnitude (for colour intensity only)."""
+    arr = np.asarray(scores, dtype=float)
+    top = float(np.max(np.abs(arr))) if arr.size else 0.0
+    return (arr / top).tolist() if top > 0 else [0.0] * len(arr)
+
+
+# Highlight strength in three steps each way; the same blue/orange as the bar charts (gradio's
+# numeric highlight uses red/blue with the opposite meaning, so named buckets keep one legend).
+BUCKET_COLOURS = {
+    "+3": "#2166ac", "+2": "#67a9cf", "+1": "#d1e5f0",
+    "-1": "#fddbc7", "-2": "#f4a582", "-3": "#e66101",
+}
+
+
+def bucket(score: float) -> str | None:
+    """A normalised score in [-1, 1] -> its highlight bucket (None: too small to colour)."""
+    a = abs(score)
+    if a < 0.1:
+        return None
+    level = 3 if a >= 0.6 else 2 if a >= 0.3 else 1
+    return f"{'+' if score > 0 else '-'}{level}"
+
+
+def highlight_values(expl: Explanation | dict[str, Any], source: str) -> list[tuple[str, str | None]]:
+    """The whole text as (piece, bucket) pairs for a highlight: words carry the bucket of their
+    normalised score, the gaps between them (spaces) carry None."""
+    d = expl.to_dict() if isinstance(expl, Explanation) else expl
+    out: list[tuple[str, str | None]] = []
+    pos = 0
+    for tok, score in zip(d["tokens"], normalised(d["scores"])):
+        if tok["start"] > pos:
+            out.append((source[pos : tok["start"]], None))
+        out.append((source[tok["start"] : tok["end"]], bucket(score)))
+        pos = tok["end"]
+    if pos < len(source):
+        out.append((source[pos:], None))
+    return out
+
+
+def attribution_figure(expl: Explanation | dict[str, Any], title: str = "", top: int = 20) -> go.Figure:
+    """Horizontal bars of the words with the largest |score|, in reading order."""
+    d = expl.to_dict() if isinstance(expl, Explanation) else expl
+    scores = np.asarray(d["scores"], dtype=float)
+    keep = sorted(np.argsort(-np.abs(scores))[:top].tolist()) if scores.size else []
+    words = [f"{safe(d['tokens'][i]['text'], 20)} ·{i}" for i in keep]
+    vals = [float(scores[i]) for i in keep]
+    fig = go.Figure(
+        go.Bar(
+            x=vals,
+            y=words,
+            orientation="h",
+            marker_color=[POSITIVE if v >= 0 else NEGATIVE for v in vals],
+            hovertemplate="%{y}: %{x:.4f}<extra></extra>",
+        )
+    )
+    fig.update_layout(
+        title=safe(title, 80),
+        height=max(220, 24 * len(keep) + 90),
+        yaxis=dict(autorange="reversed"),
+        xaxis=dict(zeroline=True, zerolinecolor="#444"),
+        **_LAYOUT,
+    )
+    return fig
