@@ -1,0 +1,133 @@
+"""What each explanation costs on the sentiment model, against its floor.
+
+For one ~50-token review it prints, per method at the default budgets: model evaluations,
+seconds, the floor (evaluations x the best measured per-evaluation time) and the ratio; then the
+four views together (one click of "Explain with all methods" plus the attention forward); then the
+same budgets run the way the libraries' own docs do it: SHAP handed a transformers pipeline, and
+LIME with its defaults (5,000 samples, bag of words) on a pipeline-backed classifier function.
+
+Run:  python bench/explain.py                 (offline model; about 2-4 min on 2 CPU cores)
+      python bench/explain.py --skip-library  (our methods only)
+      python bench/explain.py --profile tiny  (smoke run of the script itself)
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+TEXT = (
+    "I didn't expect much from this little phone, but the battery lasts two full days, the camera "
+    "is sharp even at night, and the screen is bright. The speaker is weak and the charger is slow, "
+    "yet for the price it is a great deal."
+)
+
+
+def best_per_eval(loaded, text: str, grad: bool, repeats: int = 3) -> tuple[float, dict[int, float]]:
+    """Best seconds per sequence over batch sizes, on copies of ``text`` (no padding)."""
+    from playground.tasks.sentiment import _encode
+
+    table: dict[int, float] = {}
+    for bs in (1, 8, 32, 64):
+        enc = _encode(loaded, [text] * bs).to(loaded.device)
+        best = float("inf")
+        for _ in range(repeats):
+            started = time.perf_counter()
+            if grad:
+                emb = loaded.model.get_input_embeddings()(enc["input_ids"]).detach().requires_grad_(True)
+                out = loaded.model(inputs_embeds=emb, attention_mask=enc["attention_mask"]).logits
+                torch.softmax(out, -1)[:, 0].sum().backward()
+            else:
+                with torch.inference_mode():
+                    loaded.model(**enc)
+            best = min(best, (time.perf_counter() - started) / bs)
+        table[bs] = best
+    return min(table.values()), table
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--profile", default=os.environ.get("PLAYGROUND_PROFILE", "offline"))
+    ap.add_argument("--skip-library", action="store_true", help="skip the slow library-docs baselines")
+    args = ap.parse_args()
+    os.environ["PLAYGROUND_PROFILE"] = args.profile
+
+    from playground import models
+    from playground.api import warm_up
+    from playground.explain import METHODS, explain
+    from playground.tasks import sentiment
+
+    loaded = models.load_task("sentiment", args.profile)
+    n_tokens = len(loaded.tokenizer(TEXT)["input_ids"])
+    warm_up()  # what the app does at start-up: shap's numba JIT, first-batch allocations
+    fwd, fwd_table = best_per_eval(loaded, TEXT, grad=False)
+    bwd, bwd_table = best_per_eval(loaded, TEXT, grad=True)
+
+    print(f"model: {loaded.spec.display} on {loaded.device}, torch threads {torch.get_num_threads()}")
+    print(f"input: {len(TEXT.split())} words, {n_tokens} tokens\n")
+    print("| batch | " + " | ".join(str(b) for b in fwd_table) + " |")
+    print("|---|" + "---|" * len(fwd_table))
+    print("| ms/sequence, forward | " + " | ".join(f"{v * 1e3:.2f}" for v in fwd_table.values()) + " |")
+    print("| ms/sequence, forward+gradient | " + " | ".join(f"{v * 1e3:.2f}" for v in bwd_table.values()) + " |\n")
+
+    rows = []
+    for name, method in METHODS.items():
+        subject = sentiment.subject(TEXT, profile=args.profile)  # fresh scorer: no shared cache
+        expl = explain(subject, name)
+        per = bwd if method.needs_gradients else fwd
+        floor = expl.evaluations * per
+        rows.append((name, expl.options, expl.evaluations, expl.seconds, floor))
+
+    print("| method (default budget) | evaluations | seconds | floor (evals x best per-eval) | ratio |")
+    print("|---|---|---|---|---|")
+    for name, opts, evals, secs, floor in rows:
+        budget = ", ".join(f"{k}={v}" for k, v in opts.items()) or "-"
+        print(f"| {name} ({budget}) | {evals} | {secs:.3f} | {floor:.3f} | {secs / floor:.2f}x |")
+
+    started = time.perf_counter()
+    sentiment.analyse(TEXT, args.profile)  # the prediction + attention heatmap forward
+    subject = sentiment.subject(TEXT, profile=args.profile)
+    for name in METHODS:
+        explain(subject, name)
+    total = time.perf_counter() - started
+    print(f"\nall four views together (prediction + heatmap + 4 methods, one shared scorer): {total:.2f} s\n")
+
+    if args.skip_library:
+        return
+    import shap
+    from lime.lime_text import LimeTextExplainer
+    from transformers import pipeline
+
+    pipe = pipeline("text-classification", model=loaded.model, tokenizer=loaded.tokenizer, top_k=None, device=loaded.device)
+    shap_budget = METHODS["shap"].resolve({})["shap_evals"]
+    started = time.perf_counter()
+    shap.Explainer(pipe)([TEXT], max_evals=shap_budget, silent=True)
+    shap_pipe = time.perf_counter() - started
+
+    labels = loaded.labels
+
+    def pipe_proba(texts: list[str]) -> np.ndarray:
+        out = pipe(list(texts))
+        return np.array([[next(d["score"] for d in row if d["label"].lower() == lab) for lab in labels] for row in out])
+
+    started = time.perf_counter()
+    LimeTextExplainer(class_names=labels).explain_instance(TEXT, pipe_proba, num_features=10)  # 5000 samples
+    lime_default = time.perf_counter() - started
+
+    ours = {name: secs for name, _, _, secs, _ in rows}
+    print("| the libraries' own way | evaluations | seconds | ours (default budget) |")
+    print("|---|---|---|---|")
+    print(f"| SHAP on a transformers pipeline, max_evals={shap_budget} | {shap_budget} | {shap_pipe:.2f} | {ours['shap']:.2f} |")
+    print(f"| LIME defaults (5000 samples, pipeline classifier) | 5000 | {lime_default:.2f} | {ours['lime']:.2f} |")
+
+
+if __name__ == "__main__":
+    main()
