@@ -9,7 +9,6 @@ from __future__ import annotations
 import contextlib
 import gc
 import importlib.util
-import json
 import logging
 import os
 import threading
@@ -109,6 +108,20 @@ def apply_overlay(model: Any, overlay_dir: Path) -> int:
     return len(state)
 
 
+@contextlib.contextmanager
+def _quiet_transformers() -> Iterator[None]:
+    from transformers.utils import logging as hf_logging
+
+    before = hf_logging.get_verbosity()
+    hf_logging.set_verbosity_error()
+    hf_logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        hf_logging.set_verbosity(before)
+        hf_logging.enable_progress_bar()
+
+
 def _load_package(spec: config.ModelSpec, device: torch.device) -> tuple[Any, Any]:
     from transformers import AutoConfig, AutoTokenizer
 
@@ -126,7 +139,8 @@ def _load_package(spec: config.ModelSpec, device: torch.device) -> tuple[Any, An
             )
         # The overlay's config carries the labels and head size; the base has none.
         kw["config"] = AutoConfig.from_pretrained(str(overlay_dir))
-    model = _from_pretrained(spec, base, torch.device("cpu"), **kw)
+    with _quiet_transformers():  # its load report calls the head "newly initialized": the overlay fills it next
+        model = _from_pretrained(spec, base, torch.device("cpu"), **kw)
     if overlay_dir is not None:
         apply_overlay(model, overlay_dir)
     tokenizer = AutoTokenizer.from_pretrained(str(base))
@@ -224,8 +238,3 @@ def eager_attention(model: Any) -> Iterator[None]:
         yield
     finally:
         model.set_attn_implementation(before)
-
-
-def describe(spec: config.ModelSpec) -> dict[str, Any]:
-    """What the UI shows about a model (JSON-friendly)."""
-    return json.loads(json.dumps({"key": spec.key, "name": spec.display, "source": spec.source, "licence": spec.licence}))

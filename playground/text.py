@@ -30,8 +30,9 @@ class Span:
         return {"text": self.text, "start": self.start, "end": self.end}
 
 
-# Han, Hiragana/Katakana, Hangul: runs of these have no spaces between words.
-_CJK = "\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\uac00-\ud7af"
+# Han and Japanese kana: runs of these have no spaces between words, so jieba segments them.
+# (Korean Hangul is written with spaces between words and splits like Latin script.)
+_CJK = "\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
 _UNIT = re.compile(rf"(?P<cjk>[{_CJK}]+)|(?P<word>[^\W_]+(?:['’][^\W_]+)*)|(?P<other>[^\s])")
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 

@@ -20,15 +20,21 @@ from .explain.base import Explanation
 POSITIVE = "#2166ac"  # blue
 NEGATIVE = "#e66101"  # orange
 DIVERGING = [[0.0, NEGATIVE], [0.5, "#f7f7f7"], [1.0, POSITIVE]]
-_LAYOUT = dict(margin=dict(l=10, r=10, t=40, b=10), template="plotly_white", font=dict(size=13))
+_LAYOUT = dict(template="plotly_white", font=dict(size=13))
+
+
+def _layout(title: str) -> dict:
+    # No empty band above a figure that has no title.
+    return dict(title=safe(title, 80), margin=dict(l=10, r=10, t=40 if title else 10, b=10), **_LAYOUT)
 
 
 def safe(label: object, limit: int = 40) -> str:
-    """Escape text for plotly (it renders <b>, <a href>, ... in labels) and shorten it."""
+    """Escape text for plotly (it renders <b>, <a href>, ... in labels) and shorten it. Quotes
+    stay as they are: plotly decodes only a few named entities and would show "&quot;"."""
     s = str(label)
     if len(s) > limit:
         s = s[: limit - 1] + "…"
-    return html.escape(s, quote=True)
+    return html.escape(s, quote=False)
 
 
 def probabilities_figure(scores: dict[str, float], title: str = "") -> go.Figure:
@@ -45,7 +51,7 @@ def probabilities_figure(scores: dict[str, float], title: str = "") -> go.Figure
             textposition="auto",
         )
     )
-    fig.update_layout(title=safe(title, 80), xaxis=dict(range=[0, 1], tickformat=".0%"), height=160 + 30 * len(labels), **_LAYOUT)
+    fig.update_layout(xaxis=dict(range=[0, 1], tickformat=".0%"), height=120 + 30 * len(labels), **_layout(title))
     return fig
 
 
@@ -79,11 +85,10 @@ def attention_figure(att: np.ndarray, tokens: list[str], layer: int | None, head
     )
     size = max(360, min(900, 22 * len(tokens) + 160))
     fig.update_layout(
-        title=safe(title, 80),
         height=size,
         xaxis=dict(tickmode="array", tickvals=idx, ticktext=ticks, tickangle=-60, side="bottom", title="attends to"),
         yaxis=dict(tickmode="array", tickvals=idx, ticktext=ticks, autorange="reversed", title="token"),
-        **_LAYOUT,
+        **_layout(title),
     )
     return fig
 
@@ -145,10 +150,9 @@ def attribution_figure(expl: Explanation | dict[str, Any], title: str = "", top:
         )
     )
     fig.update_layout(
-        title=safe(title, 80),
-        height=max(220, 24 * len(keep) + 90),
+        height=max(180, 24 * len(keep) + 50),
         yaxis=dict(autorange="reversed"),
         xaxis=dict(zeroline=True, zerolinecolor="#444"),
-        **_LAYOUT,
+        **_layout(title),
     )
     return fig

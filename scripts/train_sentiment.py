@@ -21,6 +21,7 @@ import csv
 import importlib.util
 import io
 import json
+import os
 import random
 import sys
 import time
@@ -158,6 +159,7 @@ def main() -> None:
     state = {k: v.detach().to(torch.float16).contiguous() for k, v in model.state_dict().items()
              if any(k.startswith(t) for t in trainable)}
     save_file(state, str(out_dir / "model.safetensors"))
+    os.chmod(out_dir / "model.safetensors", 0o644)  # safetensors writes 0600; the app may run as another user
 
     # Evaluate the artifact exactly as the app loads it.
     models.clear_cache()

@@ -67,4 +67,5 @@ def explain(
         options=opts,
         truncated=subject.truncated,
         extras=extras,
+        text=subject.text,
     )

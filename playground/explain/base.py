@@ -75,6 +75,8 @@ class Option:
     def clamp(self, value: object) -> int:
         try:
             v = float(value)  # type: ignore[arg-type]
+        except OverflowError:  # an integer beyond float range (JSON allows it): clamp by sign
+            return self.maximum if value > 0 else self.minimum  # type: ignore[operator]
         except (TypeError, ValueError):
             return self.default
         if not math.isfinite(v):
@@ -99,11 +101,13 @@ class Explanation:
     units: str = "word"
     truncated: bool = False
     extras: dict[str, Any] = field(default_factory=dict)  # JSON-friendly method specifics
+    text: str = ""  # the NFC-normalised input that the token offsets index into
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "method": self.method,
             "task": self.task,
+            "text": self.text,
             "target": self.target,
             "target_index": self.target_index,
             "units": self.units,

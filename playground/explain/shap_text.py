@@ -13,18 +13,10 @@ from .. import text
 from .base import Method, Option, Progress, Subject
 
 
-class _WordTokenizer:
+def _word_tokenizer(s: str, return_offsets_mapping: bool = True, **_: Any) -> dict[str, list]:
     """The minimal HuggingFace tokenizer API shap's Text masker asks for, over our words."""
-
-    def __init__(self, mask_token: str) -> None:
-        self.mask_token = mask_token
-
-    def __call__(self, s: str, return_offsets_mapping: bool = True, **_: Any) -> dict[str, list]:
-        if s == self.mask_token:
-            spans = [(0, len(s))]
-        else:
-            spans = [(w.start, w.end) for w in text.words(s)]
-        return {"input_ids": list(range(len(spans))), "offset_mapping": spans}
+    spans = [(w.start, w.end) for w in text.words(s)]
+    return {"input_ids": list(range(len(spans))), "offset_mapping": spans}
 
 
 class Shap(Method):
@@ -39,9 +31,14 @@ class Shap(Method):
         import shap
 
         mask = subject.mask_token or "..."
-        masker = shap.maskers.Text(_WordTokenizer(mask), mask_token=mask, collapse_mask_token=False)
-        explainer = shap.Explainer(subject.target_scores, masker, algorithm="partition")
         before = subject.scorer.stats.evaluated
+        if len(subject.words) == 1:
+            # shap's text clustering fails on a single feature; with one player the Shapley
+            # value is exactly f(text) - f(masked), two evaluations.
+            full, masked = subject.target_scores([subject.text, mask])
+            return np.array([full - masked]), subject.scorer.stats.evaluated - before, {"base_value": float(masked)}
+        masker = shap.maskers.Text(_word_tokenizer, mask_token=mask, collapse_mask_token=False)
+        explainer = shap.Explainer(subject.target_scores, masker, algorithm="partition")
         values = explainer([subject.text], max_evals=opts["shap_evals"], batch_size=subject.scorer.batch_size, silent=True)
         scores = np.asarray(values.values[0], dtype=float).reshape(-1)
         if scores.shape[0] != len(subject.words):

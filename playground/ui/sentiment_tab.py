@@ -7,7 +7,6 @@ import time
 from typing import Any
 
 import gradio as gr
-import numpy as np
 
 from .. import api, config, models, views
 from ..config import LIMITS
@@ -207,7 +206,7 @@ def build(i18n: gr.I18n, profile: str) -> None:
 
 
 def register_api() -> None:
-    """The JSON endpoints /sentiment and /sentiment_explain (and /sentiment_explain_all)."""
+    """The JSON endpoints /sentiment and /sentiment_explain."""
     defaults = {o.name: o.default for o in _options()}
 
     @guarded

@@ -1,0 +1,92 @@
+"""Shared fixtures. Every test runs on the ``tiny`` profile: small randomly initialised models
+built by ``playground.tiny.build`` into a per-session cache and loaded through the real loading
+code (``playground.models.load``). Nothing is downloaded and no model hub is needed."""
+
+from __future__ import annotations
+
+import os
+import socket
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+# Nothing here may phone home (there is no network); set before gradio is ever imported.
+os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+# Budgets small enough for unit tests on two CPU cores.
+SMALL = {"ig_steps": 8, "lime_samples": 40, "shap_evals": 40}
+
+
+@pytest.fixture
+def small() -> dict[str, int]:
+    """Small explanation budgets for unit tests."""
+    return dict(SMALL)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def tiny_profile(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """PLAYGROUND_PROFILE=tiny and a fresh PLAYGROUND_CACHE, set before any model loads."""
+    cache = tmp_path_factory.mktemp("playground-cache")
+    saved = {k: os.environ.get(k) for k in ("PLAYGROUND_PROFILE", "PLAYGROUND_CACHE")}
+    os.environ["PLAYGROUND_PROFILE"] = "tiny"
+    os.environ["PLAYGROUND_CACHE"] = str(cache)
+    from playground import models
+
+    models.clear_cache()
+    yield cache
+    models.clear_cache()
+    for k, v in saved.items():
+        if v is None:
+            os.environ.pop(k, None)
+        else:
+            os.environ[k] = v
+
+
+@pytest.fixture(scope="session")
+def loaded(tiny_profile: Path):
+    """The tiny sentiment model, loaded through models.load_task."""
+    from playground import models
+
+    return models.load_task("sentiment")
+
+
+@pytest.fixture(scope="session")
+def subject_factory(loaded):
+    """Build a fresh Subject (with its own scorer) for a text on the tiny model."""
+    from playground.tasks import sentiment
+
+    def make(value: str, target: str | None = None):
+        return sentiment.subject(value, target=target)
+
+    return make
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def app_url(tiny_profile: Path) -> Iterator[str]:
+    """The whole Gradio app on the tiny profile, launched in-process on a free local port
+    (shared by the integration and browser tests; closed at the end of the session)."""
+    from playground.ui.app import build_demo, launch
+
+    demo, i18n = build_demo(profile="tiny")
+    port = free_port()
+    launch(demo, i18n, prevent_thread_lock=True, server_name="127.0.0.1", server_port=port, quiet=True)
+    try:
+        yield f"http://127.0.0.1:{port}/"
+    finally:
+        demo.close()

@@ -1,0 +1,150 @@
+"""The in-process API (``from playground import ...``): plain dicts, no gradio."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import subprocess
+import sys
+import unicodedata
+
+import numpy as np
+
+import pytest
+
+import playground
+from playground import api
+from playground.errors import InputError
+from playground.config import LIMITS
+from playground.explain import METHODS
+from playground.tasks import sentiment as task
+
+from conftest import ROOT
+
+TEXT = "I loved this movie, but the ending was terrible."
+EXPLAIN_KEYS = {"method", "target", "tokens", "scores", "evaluations", "seconds"}
+
+
+def test_sentiment() -> None:
+    out = playground.sentiment(TEXT)
+    json.dumps(out)
+    assert {"label", "scores"} <= set(out)
+    assert set(out["scores"]) == {"negative", "positive"}
+    assert math.isclose(sum(out["scores"].values()), 1.0, abs_tol=1e-5)
+    assert all(0.0 <= p <= 1.0 for p in out["scores"].values())
+    assert out["label"] == max(out["scores"], key=out["scores"].get)
+    assert out["truncated"] is False
+    assert out["model"]
+
+
+def test_sentiment_is_deterministic() -> None:
+    assert playground.sentiment(TEXT) == playground.sentiment(TEXT)
+
+
+def test_sentiment_long_text_is_flagged_truncated() -> None:
+    out = playground.sentiment(" ".join(["good"] * 400))
+    assert out["truncated"] is True
+
+
+@pytest.mark.parametrize("method", list(METHODS))
+def test_sentiment_explain(method: str) -> None:
+    out = playground.sentiment_explain(TEXT, method, ig_steps=8, lime_samples=40, shap_evals=40)
+    json.dumps(out, allow_nan=False)
+    assert EXPLAIN_KEYS <= set(out)
+    assert out["method"] == method
+    assert len(out["scores"]) == len(out["tokens"]) > 0
+    for tok in out["tokens"]:
+        assert set(tok) == {"text", "start", "end"}
+        assert TEXT[tok["start"] : tok["end"]] == tok["text"]
+    assert out["target"] == playground.sentiment(TEXT)["label"]
+    assert out["evaluations"] > 0 and out["seconds"] >= 0
+
+
+def test_sentiment_explain_passes_budgets_and_target() -> None:
+    out = playground.sentiment_explain(TEXT, "lime", target="positive", lime_samples=25, seed=3)
+    assert out["target"] == "positive"
+    assert out["options"] == {"lime_samples": 25, "seed": 3}
+    out = playground.sentiment_explain(TEXT, "integrated_gradients", ig_steps=10**9)
+    assert out["options"] == {"ig_steps": 256}
+
+
+def test_sentiment_explain_errors() -> None:
+    with pytest.raises(InputError) as err:
+        playground.sentiment_explain(TEXT, "nonsense")
+    assert err.value.key == "bad_method"
+    with pytest.raises(InputError) as err:
+        playground.sentiment_explain("   ", "lime")
+    assert err.value.key == "input_empty"
+    with pytest.raises(InputError) as err:
+        playground.sentiment(None)  # type: ignore[arg-type]
+    assert err.value.key == "input_not_text"
+
+
+def test_sentiment_explain_all() -> None:
+    out = playground.sentiment_explain_all(TEXT, ig_steps=8, lime_samples=40, shap_evals=40)
+    json.dumps(out, allow_nan=False)
+    assert set(out) == {"explanations"}
+    assert set(out["explanations"]) == set(METHODS)
+    tokens = None
+    for name, e in out["explanations"].items():
+        assert EXPLAIN_KEYS <= set(e)
+        assert e["method"] == name
+        assert len(e["scores"]) == len(e["tokens"])
+        tokens = tokens or e["tokens"]
+        assert e["tokens"] == tokens  # all methods explain the same words
+    assert out["explanations"]["lime"]["options"]["lime_samples"] == 40
+
+
+def test_offsets_index_the_normalised_text() -> None:
+    """Offsets refer to the NFC form of the input (what the model read)."""
+    value = "cafe\u0301 was good"  # decomposed é
+    out = playground.sentiment_explain(value, "attention")
+    nfc = unicodedata.normalize("NFC", value)
+    assert [t["text"] for t in out["tokens"]] == ["caf\u00e9", "was", "good"]
+    for tok in out["tokens"]:
+        assert nfc[tok["start"] : tok["end"]] == tok["text"]
+
+
+# ---- the task functions behind the API -------------------------------------------------------
+
+
+def test_analyse_matches_predict() -> None:
+    out = task.analyse(TEXT)
+    pred = task.predict(TEXT)
+    assert out["label"] == pred["label"]
+    for label, p in pred["scores"].items():
+        assert math.isclose(out["scores"][label], p, abs_tol=1e-5)  # eager and sdpa agree
+    att = out["attentions"]
+    n = len(out["pieces"])
+    assert att.shape == (2, 4, n, n)
+    np.testing.assert_allclose(att.sum(axis=-1), 1.0, atol=1e-5)
+    assert out["pieces"][0] == "[CLS]" and out["pieces"][-1] == "[SEP]"
+    assert out["attention_truncated"] is False
+
+
+def test_analyse_caps_the_attention_map() -> None:
+    out = task.analyse(" ".join(["good"] * 200))
+    n = LIMITS.max_attention_tokens
+    assert out["attentions"].shape[-2:] == (n, n)
+    assert len(out["pieces"]) == n
+    assert out["attention_truncated"] is True
+    assert out["truncated"] is False  # 202 pieces fit the model's limit
+
+
+def test_warm_up_runs() -> None:
+    api.warm_up()  # must not raise, with the tiny model present
+
+
+def test_import_playground_does_not_import_gradio(tiny_profile) -> None:
+    env = {**os.environ, "PLAYGROUND_PROFILE": "tiny", "PLAYGROUND_CACHE": str(tiny_profile)}
+    code = (
+        "import sys, playground\n"
+        "assert 'gradio' not in sys.modules, 'gradio imported'\n"
+        "out = playground.sentiment('good movie')\n"
+        "assert 'gradio' not in sys.modules, 'gradio imported by a call'\n"
+        "print(out['label'])\n"
+    )
+    res = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, timeout=240)
+    assert res.returncode == 0, res.stderr[-2000:]
+    assert res.stdout.strip().splitlines()[-1] in {"negative", "positive"}

@@ -1,0 +1,157 @@
+"""playground.ui without a server: translations, user-facing errors, the app's structure."""
+
+from __future__ import annotations
+
+import re
+import string
+from pathlib import Path
+
+import gradio as gr
+import pytest
+
+from playground.errors import InputError, ModelUnavailable, OutOfMemory
+from playground.explain import METHODS
+from playground.tasks import TASKS
+from playground.ui import common, strings
+from playground.ui.strings import EN, ZH
+
+PACKAGE = Path(__file__).resolve().parent.parent / "playground"
+SOURCE = "\n".join(p.read_text(encoding="utf-8") for p in sorted(PACKAGE.rglob("*.py")))
+
+
+def placeholders(template: str) -> set[str]:
+    return {name for _, name, _, _ in string.Formatter().parse(template) if name}
+
+
+def test_english_and_chinese_have_the_same_messages() -> None:
+    assert set(EN) == set(ZH)
+    for key in EN:
+        assert placeholders(EN[key]) == placeholders(ZH[key]), key
+        assert ZH[key].strip(), key
+
+
+def test_every_message_the_code_uses_exists() -> None:
+    used = set(re.findall(r'i18n\("([a-z_]+)"\)', SOURCE)) | set(re.findall(r'\bt\("([a-z_]+)"', SOURCE))
+    raised = set(re.findall(r'(?:InputError|ModelUnavailable|OutOfMemory)\(\s*"([a-z_]+)"', SOURCE))
+    option_labels = {o.label for m in METHODS.values() for o in m.options}
+    dynamic = {f"method_{m}" for m in METHODS} | {f"tab_{t}" for t in TASKS}
+    dynamic |= {f"coming_{t}" for t, mod in TASKS.items() if mod is None}
+    assert used and raised
+    missing = (used | raised | option_labels | dynamic) - set(EN)
+    assert not missing
+
+
+@pytest.mark.parametrize(
+    "header, lang",
+    [("zh-CN,zh;q=0.9,en;q=0.8", "zh-CN"), ("zh", "zh-CN"), ("zh-TW", "zh-CN"), ("en-US,en;q=0.9", "en"),
+     ("fr-FR,zh;q=0.5", "en"), ("", "en"), (None, "en")],
+)
+def test_language_from_accept_language(header: str | None, lang: str) -> None:
+    assert strings.language(header) == lang
+
+
+def test_t_formats_and_falls_back() -> None:
+    assert strings.t("input_too_long", "en", n=5000, limit=2000) == EN["input_too_long"].format(n=5000, limit=2000)
+    assert "2000" in strings.t("input_too_long", "zh-CN", n=5000, limit=2000)
+    assert strings.t("input_empty", "de") == EN["input_empty"]
+    assert strings.t("no_such_key") == "no_such_key"
+    assert strings.t("input_too_long", "en") == EN["input_too_long"]  # missing params: no crash
+
+
+def test_i18n_fills_build_time_limits() -> None:
+    i18n = common.i18n(limit=2000)
+    assert isinstance(i18n, gr.I18n)
+    assert i18n.translations["en"]["input_info"] == "Up to 2000 characters."
+    assert "2000" in i18n.translations["zh-CN"]["input_info"]
+    assert i18n.translations["zh"] == i18n.translations["zh-CN"]
+    # run-time messages keep their placeholders for the server to fill
+    assert "{n}" in i18n.translations["en"]["input_too_long"]
+
+
+@pytest.mark.parametrize("lang", ["en", "zh-CN"])
+def test_user_error_translates_and_escapes(lang: str) -> None:
+    exc = InputError("bad_method", "Unknown method '{name}'.", name="<img src=x onerror=alert(1)>", names="lime")
+    err = common.user_error(exc, lang)
+    assert isinstance(err, gr.Error)
+    assert "<img" not in err.message
+    assert "&lt;img src=x onerror=alert(1)&gt;" in err.message
+    assert err.message == strings.t("bad_method", lang, name="&lt;img src=x onerror=alert(1)&gt;", names="lime")
+
+
+@pytest.mark.parametrize(
+    "exc",
+    [ModelUnavailable("model_no_hub", "x {model}", model="m"), OutOfMemory("out_of_memory", "oom")],
+)
+def test_user_error_for_every_playground_error(exc) -> None:
+    err = common.user_error(exc, "en")
+    assert err.message == strings.t(exc.key, "en", **exc.params)
+
+
+def test_unexpected_errors_hide_their_details() -> None:
+    err = common.user_error(KeyError("/secret/path/model.bin"), "en")
+    assert err.message == EN["internal_error"]
+    assert "secret" not in err.message
+
+
+def test_guarded_turns_failures_into_gr_error() -> None:
+    @common.guarded
+    def handler(value: str) -> str:
+        if value == "boom":
+            raise ZeroDivisionError("internal detail")
+        if value == "gr":
+            raise gr.Error("kept as is")
+        return value.upper()
+
+    assert handler("ok") == "OK"
+    with pytest.raises(gr.Error) as err:
+        handler("boom")
+    assert err.value.message == EN["internal_error"]
+    assert err.value.__cause__ is None
+    with pytest.raises(gr.Error, match="kept as is"):
+        handler("gr")
+
+
+def test_app_has_a_tab_per_task(loaded) -> None:
+    from playground.ui.app import build_demo
+
+    demo, i18n = build_demo(profile="tiny")
+    try:
+        config = demo.get_config_file()
+        ids = {c["props"].get("elem_id") for c in config["components"]}
+        for task in TASKS:
+            assert f"tab-{task}" in ids
+        for name in METHODS:
+            assert {f"summary-{name}", f"highlight-{name}", f"bars-{name}"} <= ids
+        assert {"sentiment-input", "sentiment-classify", "sentiment-explain", "sentiment-summary"} <= ids
+        # no model problem banner when the model loads
+        texts = [str(c["props"].get("value", "")) for c in config["components"]]
+        assert not any("cannot run" in t for t in texts)
+    finally:
+        demo.close()
+
+
+def test_missing_model_is_reported_on_the_tab_in_both_languages(monkeypatch) -> None:
+    """A registry model that cannot load (its package is not installed: the real loader fails)
+    gives a banner on the tab in English and Chinese, not a crash."""
+    import dataclasses
+
+    from playground import config
+    from playground.ui import sentiment_tab
+    from playground.ui.app import build_demo
+
+    spec = dataclasses.replace(
+        config.REGISTRY["offline"]["sentiment"], key="not-installed", package="playground_not_installed_pkg",
+        pip_name="playground-not-installed-pkg==1.0",
+    )
+    monkeypatch.setitem(config.REGISTRY["offline"], "sentiment", spec)
+    message = sentiment_tab.model_problem("offline")
+    assert message is not None
+    assert "playground-not-installed-pkg==1.0" in message
+    assert "This tab cannot run" in message and "此标签页无法运行" in message
+
+    demo, _ = build_demo(profile="offline")
+    try:
+        values = [str(c["props"].get("value", "")) for c in demo.get_config_file()["components"]]
+        assert any("playground-not-installed-pkg==1.0" in v for v in values)
+    finally:
+        demo.close()

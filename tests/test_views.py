@@ -1,0 +1,168 @@
+"""playground.views: plotly figures (escaped labels), highlight values, attention matrices."""
+
+from __future__ import annotations
+
+import html
+import re
+
+import numpy as np
+import plotly.graph_objects as go
+import pytest
+
+from playground import views
+from playground.explain import explain
+from playground.explain.attention import rollout
+from playground.explain.base import Explanation
+from playground.text import Span, words
+
+XSS = "<img src=x onerror=alert(1)>"
+
+
+def make_expl(source: str, scores: list[float] | None = None) -> Explanation:
+    units = words(source)
+    if scores is None:
+        scores = list(np.linspace(-1, 1, len(units)))
+    return Explanation(
+        method="lime", task="sentiment", target="positive", target_index=1, tokens=units,
+        scores=scores, evaluations=10, seconds=0.1, model="m",
+    )
+
+
+def test_probabilities_figure() -> None:
+    fig = views.probabilities_figure({"negative": 0.2, "positive": 0.8}, title="Probabilities")
+    assert isinstance(fig, go.Figure)
+    bar = fig.data[0]
+    assert list(bar.y) == ["negative", "positive"]
+    assert list(bar.x) == [0.2, 0.8]
+    colours = list(bar.marker.color)
+    assert colours[1] == views.POSITIVE and colours[0] != views.POSITIVE  # the winner stands out
+    assert list(bar.text) == ["20.0%", "80.0%"]
+
+
+def test_probabilities_figure_escapes_labels_and_title() -> None:
+    fig = views.probabilities_figure({XSS: 0.6, "ok": 0.4}, title=f"<b>{XSS}</b>")
+    j = fig.to_json()
+    assert "<img" not in j and "<b>" not in j
+    assert "&lt;img src=x onerror=alert(1)&gt;" in list(fig.data[0].y)
+
+
+def test_attribution_figure() -> None:
+    source = "I loved this movie but hated the end"
+    expl = make_expl(source, [0.1, 0.9, 0.0, 0.2, -0.05, -0.7, 0.0, 0.3])
+    fig = views.attribution_figure(expl, title="LIME", top=3)
+    assert isinstance(fig, go.Figure)
+    bar = fig.data[0]
+    # the three largest |score|, in reading order, each labelled with its word and position
+    assert list(bar.y) == ["loved ·1", "hated ·5", "end ·7"]
+    assert list(bar.x) == [0.9, -0.7, 0.3]
+    assert list(bar.marker.color) == [views.POSITIVE, views.NEGATIVE, views.POSITIVE]
+    # the same from the dict form
+    assert list(views.attribution_figure(expl.to_dict(), top=3).data[0].y) == list(bar.y)
+
+
+def test_attribution_figure_escapes_words() -> None:
+    source = f"good {XSS} bad"
+    expl = make_expl(source)
+    fig = views.attribution_figure(expl, title=XSS)
+    j = fig.to_json()
+    assert "<img" not in j
+    assert any("&lt;" in y for y in fig.data[0].y)
+
+
+def test_attribution_figure_empty() -> None:
+    fig = views.attribution_figure({"tokens": [], "scores": []})
+    assert isinstance(fig, go.Figure)
+    assert len(fig.data[0].x or []) == 0
+
+
+def test_attention_figure_escapes_tokens() -> None:
+    tokens = ["[CLS]", "<img", "src=x", "onerror=alert(1)>", "[SEP]"]
+    att = np.random.default_rng(0).random((2, 4, 5, 5))
+    fig = views.attention_figure(att, tokens, layer=1, head=None, title=XSS)
+    assert isinstance(fig, go.Figure)
+    j = fig.to_json()
+    assert "<img" not in j
+    assert list(fig.layout.xaxis.ticktext)[1] == "&lt;img"
+    np.testing.assert_allclose(np.asarray(fig.data[0].z), att[1].mean(axis=0))
+
+
+def test_attention_figure_keeps_repeated_tokens_apart() -> None:
+    tokens = ["[CLS]", "good", "good", "[SEP]"]
+    att = np.full((1, 1, 4, 4), 0.25)
+    fig = views.attention_figure(att, tokens, layer=0, head=0)
+    assert list(fig.layout.yaxis.tickvals) == [0, 1, 2, 3]
+    assert list(fig.layout.yaxis.ticktext) == tokens
+
+
+def test_attention_matrix_picks_head_mean_rollout() -> None:
+    rng = np.random.default_rng(1)
+    att = rng.random((3, 4, 6, 6))
+    att /= att.sum(axis=-1, keepdims=True)
+    head = views.attention_matrix(att, 2, 1)
+    mean = views.attention_matrix(att, 0, None)
+    roll = views.attention_matrix(att, None, None)
+    assert head.shape == mean.shape == roll.shape == (6, 6)
+    np.testing.assert_array_equal(head, att[2, 1])
+    np.testing.assert_allclose(mean, att[0].mean(axis=0))
+    np.testing.assert_allclose(roll, rollout(att))
+    np.testing.assert_allclose(roll.sum(axis=-1), 1.0)
+
+
+@pytest.mark.parametrize(
+    "source",
+    [
+        "I loved this movie, but the ending was terrible.",
+        "  spaces  at both ends  ",
+        "今天天气很好，这部电影太棒了",
+        f"line one\r\nline two {XSS}",
+        "👍🏽 great 😀!",
+    ],
+)
+def test_highlight_values_rebuild_the_source(source: str) -> None:
+    units = words(source)
+    expl = make_expl(source)
+    pairs = views.highlight_values(expl, source)
+    assert "".join(p for p, _ in pairs) == source
+    assert all(b is None or b in views.BUCKET_COLOURS for _, b in pairs)
+    assert sum(1 for p, b in pairs if p.strip()) == len(units)
+    # the word with the largest positive score gets the strongest positive bucket
+    assert ("" if not units else units[-1].text, "+3") in pairs
+    # gaps carry no colour
+    assert all(b is None for p, b in pairs if not p.strip())
+    assert views.highlight_values(expl.to_dict(), source) == pairs
+
+
+def test_highlight_values_with_real_explanation(subject_factory) -> None:
+    source = "I loved this movie, but the ending was terrible."
+    subject = subject_factory(source)
+    expl = explain(subject, "integrated_gradients", {"ig_steps": 8})
+    pairs = views.highlight_values(expl, subject.text)
+    assert "".join(p for p, _ in pairs) == source
+    assert all(b is None or b in views.BUCKET_COLOURS for _, b in pairs)
+    assert any(b is not None for _, b in pairs)
+
+
+def test_buckets_and_normalisation() -> None:
+    assert views.normalised([2.0, -1.0, 0.0]) == [1.0, -0.5, 0.0]
+    assert views.normalised([0.0, 0.0]) == [0.0, 0.0]
+    assert views.normalised([]) == []
+    assert [views.bucket(v) for v in (0.05, -0.05, 0.2, -0.2, 0.45, -0.45, 0.9, -1.0)] == [
+        None, None, "+1", "-1", "+2", "-2", "+3", "-3",
+    ]
+    assert set(views.BUCKET_COLOURS) == {"+1", "+2", "+3", "-1", "-2", "-3"}
+
+
+def test_safe_shortens_and_escapes() -> None:
+    assert views.safe("a" * 100, limit=10) == "a" * 9 + "…"
+    assert views.safe("&<>") == "&amp;&lt;&gt;"
+    assert views.safe(Span("x", 0, 1).text) == "x"
+    for s in ['say "hi"', "it's", "<b>&amp;</b>"]:
+        assert html.unescape(views.safe(s)) == s
+
+
+def test_safe_uses_only_entities_plotly_shows() -> None:
+    """plotly.js decodes numeric entities and only &lt; &gt; &amp; (and a few symbols) by name;
+    '&quot;' would be shown to the user as the six characters &quot;."""
+    out = views.safe('the "best" film')
+    named = set(re.findall(r"&([a-zA-Z]+);", out))
+    assert named <= {"lt", "gt", "amp"}, out
