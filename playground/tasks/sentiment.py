@@ -3,6 +3,7 @@ explanation method reads. No gradio here: the UI and the API both call these fun
 
 from __future__ import annotations
 
+import contextlib
 from functools import partial
 from typing import Any
 
@@ -24,11 +25,14 @@ def _encode(loaded: models.LoadedModel, texts: list[str], **kw: Any) -> Any:
 
 
 @torch.inference_mode()
-def batch_probabilities(loaded: models.LoadedModel, texts: list[str]) -> np.ndarray:
+def batch_probabilities(loaded: models.LoadedModel, texts: list[str], fast: bool = True) -> np.ndarray:
     """Class probabilities for a batch of texts, shape (len(texts), n_labels). This is the one
-    scoring function that LIME, SHAP and the evaluation scripts call (through BatchedScorer)."""
+    scoring function that LIME, SHAP and the evaluation scripts call (through BatchedScorer).
+    ``fast`` allows the bf16 scoring context; the prediction shown to the user uses full
+    precision."""
     enc = _encode(loaded, texts).to(loaded.device)
-    with models.guard_oom():
+    context = loaded.scoring_context() if fast else contextlib.nullcontext()
+    with models.guard_oom(), context:
         logits = loaded.model(**enc).logits
     return torch.softmax(logits.float(), dim=-1).cpu().numpy()
 
@@ -45,7 +49,7 @@ def predict(value: str, profile: str | None = None) -> dict[str, Any]:
     """Label and probabilities: ``{"label", "scores": {label: p}, "model", "truncated"}``."""
     value = text.clean(value)
     loaded = models.load_task(NAME, profile)
-    probs = batch_probabilities(loaded, [value])[0]
+    probs = batch_probabilities(loaded, [value], fast=False)[0]
     labels = loaded.labels
     best = int(np.argmax(probs))
     return {
@@ -69,7 +73,8 @@ def subject(value: str, target: str | None = None, profile: str | None = None) -
     loaded = models.load_task(NAME, profile)
     labels = loaded.labels
     score = scorer(loaded)
-    probs = score([value])[0]
+    # The target is chosen from the same full-precision output the user sees as the prediction.
+    probs = batch_probabilities(loaded, [value], fast=False)[0]
     if target in (None, "", "predicted"):
         target_index = int(np.argmax(probs))
     elif str(target).lower() in labels:

@@ -14,7 +14,7 @@ from ..errors import PlaygroundError
 from ..explain import METHODS, explain
 from ..explain.base import Option
 from ..tasks import sentiment as task
-from .common import MODEL_QUEUE, guarded, request_language
+from .common import MODEL_QUEUE, guarded, log, request_language
 from .strings import EN, t
 
 EXAMPLES = [
@@ -39,6 +39,7 @@ def model_problem(profile: str) -> str | None:
     try:
         models.load_task(task.NAME, profile)
     except PlaygroundError as exc:
+        log.warning("sentiment tab: %s", exc)  # said at start-up too, not only in the page
         return f"{t('model_unavailable_banner', 'en', message=exc)}\n\n{t('model_unavailable_banner', 'zh-CN', message=t(exc.key, 'zh-CN', **exc.params))}"
     return None
 
