@@ -34,6 +34,11 @@ def _options() -> list[Option]:
     return list(seen.values())
 
 
+def label_text(label: str, lang: str) -> str:
+    """A class name in the user's language where the catalogue has it (models name their own)."""
+    return t(f"label_{label}", lang) if f"label_{label}" in EN else label
+
+
 def model_problem(profile: str) -> str | None:
     """Try to load the tab's model at start-up; say what is wrong (both languages) if it fails."""
     try:
@@ -129,7 +134,7 @@ def build(i18n: gr.I18n, profile: str) -> None:
         lang = request_language((request,), {})
         out = task.analyse(value, profile)
         top = max(out["scores"], key=out["scores"].get)
-        lines = [t("result_line", lang, label=t(f"label_{top}", lang) if f"label_{top}" in EN else top, p=out["scores"][top], model=out["model"])]
+        lines = [t("result_line", lang, label=label_text(top, lang), p=out["scores"][top], model=out["model"])]
         if out["truncated"]:
             lines.append(t("truncated_note", lang, n=LIMITS.max_tokens))
         if out["attention_truncated"]:
@@ -140,12 +145,12 @@ def build(i18n: gr.I18n, profile: str) -> None:
         last = n_layers - 1
         return (
             "\n\n".join(lines),
-            views.probabilities_figure(out["scores"]),
+            views.probabilities_figure({label_text(k, lang): v for k, v in out["scores"].items()}),
             state,
             gr.update(choices=[(str(i + 1), i) for i in range(n_layers)], value=last),
             gr.update(choices=[(t("att_head_mean", lang), "mean")] + [(str(h + 1), h) for h in range(n_heads)], value="mean"),
             views.attention_figure(att, out["pieces"], last, None),
-            gr.update(choices=[(t("target_predicted", lang), "predicted")] + [(lab, lab) for lab in out["scores"]]),
+            gr.update(choices=[(t("target_predicted", lang), "predicted")] + [(label_text(lab, lang), lab) for lab in out["scores"]]),
         )
 
     def redraw(state: dict | None, mode_value: str, layer_value: Any, head_value: Any) -> Any:
@@ -186,7 +191,7 @@ def build(i18n: gr.I18n, profile: str) -> None:
             progress(finished / total, desc=t("progress_start", lang, method=name))
             expl = explain(subject, name, opts, report)
             finished += planned[name]
-            results[md] = t("explanation_line", lang, target=expl.target, evaluations=expl.evaluations, seconds=expl.seconds)
+            results[md] = t("explanation_line", lang, target=label_text(expl.target, lang), evaluations=expl.evaluations, seconds=expl.seconds)
             results[hl] = views.highlight_values(expl, subject.text)
             results[plot] = views.attribution_figure(expl)
         return results
