@@ -44,7 +44,9 @@ class BatchedScorer:
     def __call__(self, texts: Sequence[str]) -> np.ndarray:
         texts = [str(t) for t in texts]
         self.stats.requested += len(texts)
-        todo = sorted({t for t in texts if t not in self.cache}, key=self.length)
+        # Sorted by (length, text): batches carry little padding, and the same texts always
+        # form the same batches, so results do not depend on the order they were asked in.
+        todo = sorted({t for t in texts if t not in self.cache}, key=lambda t: (self.length(t), t))
         started = time.perf_counter()
         for i in range(0, len(todo), self.batch_size):
             chunk = todo[i : i + self.batch_size]

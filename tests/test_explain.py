@@ -163,7 +163,7 @@ def test_explain_clamps_absurd_options(subject_factory) -> None:
     subject = subject_factory("good bad movie")
     assert explain(subject, "integrated_gradients", tiny).options == {"ig_steps": 4}
     assert explain(subject, "lime", tiny).options == {"lime_samples": 300, "seed": 0}
-    assert explain(subject, "shap", tiny).options == {"shap_evals": 300}
+    assert explain(subject, "shap", tiny).options == {"shap_evals": 300, "seed": 0}
 
 
 def test_ig_steps_reach_the_method(subject_factory) -> None:

@@ -22,7 +22,10 @@ def _word_tokenizer(s: str, return_offsets_mapping: bool = True, **_: Any) -> di
 class Shap(Method):
     name = "shap"
     tasks = frozenset({"sentiment"})
-    options = (Option("shap_evals", default=300, minimum=20, maximum=5000, label="opt_shap_evals"),)
+    options = (
+        Option("shap_evals", default=300, minimum=20, maximum=5000, label="opt_shap_evals"),
+        Option("seed", default=0, minimum=0, maximum=2**31 - 1, label="opt_seed"),
+    )
 
     def evaluations(self, subject: Subject, opts: dict[str, int]) -> int:
         return opts["shap_evals"]
@@ -39,7 +42,14 @@ class Shap(Method):
             return np.array([full - masked]), subject.scorer.stats.evaluated - before, {"base_value": float(masked)}
         masker = shap.maskers.Text(_word_tokenizer, mask_token=mask, collapse_mask_token=False)
         explainer = shap.Explainer(subject.target_scores, masker, algorithm="partition")
-        values = explainer([subject.text], max_evals=opts["shap_evals"], batch_size=subject.scorer.batch_size, silent=True)
+        # shap breaks ties in its coalition queue with numpy's global RNG: seed it for this call
+        # (and put it back) so the same input gives the same explanation.
+        state = np.random.get_state()
+        np.random.seed(opts["seed"])
+        try:
+            values = explainer([subject.text], max_evals=opts["shap_evals"], batch_size=subject.scorer.batch_size, silent=True)
+        finally:
+            np.random.set_state(state)
         scores = np.asarray(values.values[0], dtype=float).reshape(-1)
         if scores.shape[0] != len(subject.words):
             raise RuntimeError(f"SHAP returned {scores.shape[0]} scores for {len(subject.words)} words")

@@ -24,25 +24,43 @@ def _encode(loaded: models.LoadedModel, texts: list[str], **kw: Any) -> Any:
     )
 
 
+def _pad(enc: Any, length: int, pad_id: int) -> Any:
+    """Right-pad a batch to ``length`` positions (no-op if it is already that long)."""
+    short = length - enc["input_ids"].shape[1]
+    if short <= 0:
+        return enc
+    for key in list(enc.keys()):
+        fill = pad_id if key == "input_ids" else 0
+        enc[key] = torch.nn.functional.pad(enc[key], (0, short), value=fill)
+    return enc
+
+
 @torch.inference_mode()
-def batch_probabilities(loaded: models.LoadedModel, texts: list[str], fast: bool = True) -> np.ndarray:
+def batch_probabilities(
+    loaded: models.LoadedModel, texts: list[str], fast: bool = True, pad_to: int = 0
+) -> np.ndarray:
     """Class probabilities for a batch of texts, shape (len(texts), n_labels). This is the one
     scoring function that LIME, SHAP and the evaluation scripts call (through BatchedScorer).
+
     ``fast`` allows the bf16 scoring context; the prediction shown to the user uses full
-    precision."""
-    enc = _encode(loaded, texts).to(loaded.device)
+    precision. ``pad_to`` pads every batch to at least that many positions: a text's score then
+    does not depend on which other texts share its batch (padding length moves low-precision
+    results in the last digits), so the same input always gives the same explanation."""
+    enc = _pad(_encode(loaded, texts), pad_to, loaded.tokenizer.pad_token_id or 0).to(loaded.device)
     context = loaded.scoring_context() if fast else contextlib.nullcontext()
     with models.guard_oom(), context:
         logits = loaded.model(**enc).logits
     return torch.softmax(logits.float(), dim=-1).cpu().numpy()
 
 
-def scorer(loaded: models.LoadedModel) -> BatchedScorer:
+def scorer(loaded: models.LoadedModel, pad_to: int = 0) -> BatchedScorer:
     # Sorting by token count (not characters) is what keeps padding low within a batch.
     def n_tokens(s: str) -> int:
         return len(loaded.tokenizer(s, truncation=True, max_length=LIMITS.max_tokens)["input_ids"])
 
-    return BatchedScorer(partial(batch_probabilities, loaded), batch_size=LIMITS.batch_size, length=n_tokens)
+    return BatchedScorer(
+        partial(batch_probabilities, loaded, pad_to=pad_to), batch_size=LIMITS.batch_size, length=n_tokens
+    )
 
 
 def predict(value: str, profile: str | None = None) -> dict[str, Any]:
@@ -72,7 +90,9 @@ def subject(value: str, target: str | None = None, profile: str | None = None) -
     value = text.clean(value)
     loaded = models.load_task(NAME, profile)
     labels = loaded.labels
-    score = scorer(loaded)
+    # Perturbations (words masked or removed) are never longer than the text itself: padding
+    # every batch to the text's length keeps each score independent of its batch.
+    score = scorer(loaded, pad_to=min(_n_tokens(loaded, value), LIMITS.max_tokens))
     # The target is chosen from the same full-precision output the user sees as the prediction.
     probs = batch_probabilities(loaded, [value], fast=False)[0]
     if target in (None, "", "predicted"):
