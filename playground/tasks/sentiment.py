@@ -63,19 +63,29 @@ def scorer(loaded: models.LoadedModel, pad_to: int = 0) -> BatchedScorer:
     )
 
 
-def predict(value: str, profile: str | None = None) -> dict[str, Any]:
-    """Label and probabilities: ``{"label", "scores": {label: p}, "model", "truncated"}``."""
-    value = text.clean(value)
-    loaded = models.load_task(NAME, profile)
-    probs = batch_probabilities(loaded, [value], fast=False)[0]
+def _prediction(loaded: models.LoadedModel, value: str, probs: np.ndarray) -> dict[str, Any]:
     labels = loaded.labels
-    best = int(np.argmax(probs))
     return {
-        "label": labels[best],
+        "label": labels[int(np.argmax(probs))],
         "scores": {lab: float(p) for lab, p in zip(labels, probs)},
         "model": loaded.spec.display,
         "truncated": _n_tokens(loaded, value) > LIMITS.max_tokens,
     }
+
+
+def predict(value: str, profile: str | None = None) -> dict[str, Any]:
+    """Label and probabilities: ``{"label", "scores": {label: p}, "model", "truncated"}``."""
+    value = text.clean(value)
+    loaded = models.load_task(NAME, profile)
+    return _prediction(loaded, value, batch_probabilities(loaded, [value], fast=False)[0])
+
+
+def _eager_forward(loaded: models.LoadedModel, enc: Any) -> tuple[np.ndarray, np.ndarray]:
+    """One forward with eager attention: (class probabilities, attention (layers, heads, n, n))."""
+    with torch.inference_mode(), models.eager_attention(loaded.model), models.guard_oom():
+        out = loaded.model(**enc, output_attentions=True)
+    probs = torch.softmax(out.logits.float(), dim=-1)[0].cpu().numpy()
+    return probs, torch.stack([a[0].float() for a in out.attentions]).cpu().numpy()
 
 
 def _n_tokens(loaded: models.LoadedModel, value: str) -> int:
@@ -122,9 +132,7 @@ def subject(value: str, target: str | None = None, profile: str | None = None) -
         return torch.softmax(model(input_ids=input_ids, attention_mask=attention_mask).logits.float(), dim=-1)
 
     def attentions() -> np.ndarray:
-        with torch.inference_mode(), models.eager_attention(model), models.guard_oom():
-            out = model(input_ids=ids, attention_mask=mask, output_attentions=True)
-        return torch.stack([a[0].float() for a in out.attentions]).cpu().numpy()
+        return _eager_forward(loaded, {"input_ids": ids, "attention_mask": mask})[1]
 
     return Subject(
         task=NAME,
@@ -156,21 +164,11 @@ def analyse(value: str, profile: str | None = None) -> dict[str, Any]:
     loaded = models.load_task(NAME, profile)
     enc = _encode(loaded, [value], return_offsets_mapping=True)
     offsets = [tuple(map(int, o)) for o in enc.pop("offset_mapping")[0].tolist()]
-    enc = enc.to(loaded.device)
-    with torch.inference_mode(), models.eager_attention(loaded.model), models.guard_oom():
-        out = loaded.model(**enc, output_attentions=True)
-    probs = torch.softmax(out.logits.float(), dim=-1)[0].cpu().numpy()
+    probs, att = _eager_forward(loaded, enc.to(loaded.device))
     n = min(len(offsets), LIMITS.max_attention_tokens)
-    att = torch.stack([a[0, :, :n, :n].float() for a in out.attentions]).cpu().numpy()
-    names = loaded.tokenizer.convert_ids_to_tokens(enc["input_ids"][0].tolist())[:n]
-    labels = loaded.labels
-    best = int(np.argmax(probs))
     return {
-        "label": labels[best],
-        "scores": {lab: float(p) for lab, p in zip(labels, probs)},
-        "model": loaded.spec.display,
-        "truncated": _n_tokens(loaded, value) > LIMITS.max_tokens,
-        "pieces": names,
+        **_prediction(loaded, value, probs),
+        "pieces": loaded.tokenizer.convert_ids_to_tokens(enc["input_ids"][0].tolist())[:n],
         "attention_truncated": len(offsets) > n,
-        "attentions": att,
+        "attentions": att[:, :, :n, :n],
     }
