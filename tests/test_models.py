@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import re
 
 import pytest
 import torch
@@ -159,17 +160,26 @@ def test_force_cpu(monkeypatch) -> None:
 
 def test_every_registry_entry_is_loadable_by_a_known_loader() -> None:
     keys = set()
-    for profile, tasks in config.REGISTRY.items():
+    for profile, tasks in config.CHOICES.items():
         assert profile in config.PROFILES
-        for task, spec in tasks.items():
-            assert spec.task == task and task in config.TASKS
-            assert spec.source in models._LOADERS
-            assert spec.key not in keys, "two specs share a cache key"
-            keys.add(spec.key)
-            if spec.source == "hub":
-                assert spec.repo and spec.revision, "hub models are pinned"
-            if spec.source == "package":
-                assert spec.package and spec.pip_name
+        for task, specs in tasks.items():
+            assert config.REGISTRY[profile][task] is specs[0]  # the default is the first choice
+            for spec in specs:
+                assert spec.task == task and task in config.TASKS
+                assert spec.source in models._LOADERS
+                assert spec.key not in keys, "two specs share a cache key"
+                keys.add(spec.key)
+                if spec.source == "hub":
+                    assert spec.repo
+                    if spec.revision is not None:
+                        assert re.fullmatch(r"[0-9a-f]{7,40}", spec.revision), spec.revision
+                if spec.source in ("package", "gguf"):
+                    assert spec.package and spec.pip_name
+    # Pinned wherever a real revision could be verified; the exceptions are named, so a new
+    # unpinned hub model fails here until someone decides so.
+    unpinned = {s.key for specs in config.CHOICES["hub"].values() for s in specs if s.revision is None}
+    assert unpinned == {"smollm2-360m-instruct"}
+    assert config.REGISTRY["hub"]["sentiment"].revision == "714eb0f"
 
 
 # ---- overlays ----------------------------------------------------------------------------
