@@ -156,3 +156,61 @@ def attribution_figure(expl: Explanation | dict[str, Any], title: str = "", top:
         **_layout(title),
     )
     return fig
+
+
+def matrix_figure(rows: list[str], cols: list[str], matrix: np.ndarray, title: str = "") -> go.Figure:
+    """Output tokens (rows) x prompt words (columns), coloured around zero (blue/orange)."""
+    m = np.asarray(matrix, dtype=float)
+    top = float(np.max(np.abs(m))) if m.size else 1.0
+    ri, ci = list(range(len(rows))), list(range(len(cols)))
+    fig = go.Figure(
+        go.Heatmap(
+            z=m, x=ci, y=ri, colorscale=DIVERGING, zmin=-top or -1, zmax=top or 1, zmid=0,
+            hovertemplate="%{y} ← %{x}: %{z:.4f}<extra></extra>", colorbar=dict(thickness=12),
+        )
+    )
+    fig.update_layout(
+        height=max(260, min(900, 24 * len(rows) + 160)),
+        xaxis=dict(tickmode="array", tickvals=ci, ticktext=[safe(c, 16) for c in cols], tickangle=-60),
+        yaxis=dict(tickmode="array", tickvals=ri, ticktext=[safe(r, 16) for r in rows], autorange="reversed"),
+        **_layout(title),
+    )
+    return fig
+
+
+def candidates_figure(raw: list[tuple[str, float]], processed: list[tuple[str, float]], chosen: str, labels: tuple[str, str]) -> go.Figure:
+    """The top next-token candidates before and after the sampling settings, side by side; the
+    chosen token is marked with ▶."""
+    order = list(dict.fromkeys([t for t, _ in raw] + [t for t, _ in processed]))
+    raw_p, proc_p = dict(raw), dict(processed)
+    # repr shows spaces and newlines, which matter in a next-token view
+    names = [("▶ " if t == chosen else "") + safe(repr(t)[1:-1], 20) for t in order]
+    fig = go.Figure(
+        [
+            go.Bar(y=names, x=[raw_p.get(t, 0.0) for t in order], name=safe(labels[0]), orientation="h", marker_color="#9e9e9e"),
+            go.Bar(y=names, x=[proc_p.get(t, 0.0) for t in order], name=safe(labels[1]), orientation="h", marker_color=POSITIVE),
+        ]
+    )
+    layout = _layout("")
+    layout["margin"] = dict(l=10, r=10, t=40, b=10)  # room for the legend above the bars
+    fig.update_layout(
+        barmode="group", height=max(260, 26 * len(order) + 90), yaxis=dict(autorange="reversed"),
+        xaxis=dict(range=[0, 1], tickformat=".0%"), legend=dict(orientation="h", y=1.0, yanchor="bottom"), **layout,
+    )
+    return fig
+
+
+def logit_lens_figure(layers: list[list[tuple[str, float]]], names: list[str] | None = None, title: str = "") -> go.Figure:
+    """Rows: layers (bottom = first); columns: rank; each cell the token and its probability."""
+    z = [[p for _, p in row] for row in layers]
+    text = [[safe(repr(t)[1:-1], 12) for t, _ in row] for row in layers]
+    n_rank = max((len(r) for r in layers), default=0)
+    fig = go.Figure(
+        go.Heatmap(
+            z=z, text=text, texttemplate="%{text}", colorscale="Blues", zmin=0, zmax=1,
+            x=[f"#{i + 1}" for i in range(n_rank)], y=names or [f"L{i + 1}" for i in range(len(layers))],
+            hovertemplate="layer %{y}, %{x}: %{text} (%{z:.1%})<extra></extra>", colorbar=dict(thickness=12),
+        )
+    )
+    fig.update_layout(height=max(260, 28 * len(layers) + 100), **_layout(title))
+    return fig

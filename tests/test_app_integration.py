@@ -41,7 +41,7 @@ def error_of(call) -> str:
 
 def test_only_the_documented_endpoints_are_public(client: Client) -> None:
     info = client.view_api(print_info=False, return_format="dict")
-    assert set(info["named_endpoints"]) == {"/sentiment", "/sentiment_explain"}
+    assert set(info["named_endpoints"]) == {"/sentiment", "/sentiment_explain", "/generate", "/generate_explain"}
     assert not info["unnamed_endpoints"]
 
 

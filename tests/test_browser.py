@@ -38,6 +38,7 @@ def page(browser, app_url: str):
     pg = context.new_page()
     pg.set_default_timeout(TIMEOUT_MS)
     pg.goto(app_url)
+    pg.get_by_role("tab", name="Sentiment").click()  # the page opens on Generation
     pg.wait_for_selector("#sentiment-input textarea")
     yield pg
     context.close()
@@ -127,10 +128,14 @@ def test_chinese_locale_and_screenshot(browser, app_url: str, tmp_path) -> None:
         page = context.new_page()
         page.set_default_timeout(TIMEOUT_MS)
         page.goto(app_url)
+        from playwright.sync_api import expect
+
+        expect(page.get_by_role("tab", name="文本生成")).to_have_attribute("aria-selected", "true")
+        expect(page.get_by_role("button", name="生成", exact=True)).to_be_visible()
         tab = page.get_by_role("tab", name="情感分析")
-        tab.wait_for(state="visible")
-        assert tab.get_attribute("aria-selected") == "true"
-        assert page.get_by_role("button", name="分类").is_visible()
+        tab.click()
+        expect(tab).to_have_attribute("aria-selected", "true")
+        expect(page.get_by_role("button", name="分类")).to_be_visible()
         shot = tmp_path / "zh-CN.png"
         page.screenshot(path=str(shot), full_page=True)
         assert shot.stat().st_size > 0

@@ -6,10 +6,10 @@ from __future__ import annotations
 
 from types import ModuleType
 
-from . import sentiment
+from . import generation, sentiment
 
 TASKS: dict[str, ModuleType | None] = {
-    "generation": None,
+    "generation": generation,
     "summarization": None,
     "translation": None,
     "qa": None,

@@ -9,12 +9,12 @@ import gradio as gr
 from .. import config
 from ..config import LIMITS
 from ..tasks import TASKS
-from . import sentiment_tab
+from . import generation_tab, sentiment_tab
 from .common import i18n as make_i18n
 
 # A task with a builder gets a working tab; the others say plainly that they are coming.
-BUILDERS: dict[str, Callable[[gr.I18n, str], None]] = {"sentiment": sentiment_tab.build}
-API: list[Callable[[], None]] = [sentiment_tab.register_api]
+BUILDERS: dict[str, Callable[[gr.I18n, str], None]] = {"generation": generation_tab.build, "sentiment": sentiment_tab.build}
+API: list[Callable[[], None]] = [generation_tab.register_api, sentiment_tab.register_api]
 
 CSS = """
 .pg-warning { border-left: 4px solid #e66101; padding-left: 8px; }
@@ -29,7 +29,7 @@ def build_demo(profile: str | None = None) -> tuple[gr.Blocks, gr.I18n]:
     with gr.Blocks(title="LLM Playground") as demo:
         gr.Markdown(i18n("app_title"))
         gr.Markdown(i18n("app_intro"))
-        with gr.Tabs(selected="sentiment"):
+        with gr.Tabs(selected="generation"):
             for name in TASKS:
                 with gr.Tab(i18n(f"tab_{name}"), id=name, elem_id=f"tab-{name}"):
                     builder = BUILDERS.get(name)

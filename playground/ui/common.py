@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import html
+import inspect
 import logging
 from collections.abc import Callable
 from typing import Any
@@ -51,13 +52,29 @@ def user_error(exc: Exception, lang: str) -> gr.Error:
     HTML, so every user-derived value in it is escaped."""
     if isinstance(exc, PlaygroundError):
         params = {k: html.escape(str(v)) for k, v in exc.params.items()}
-        return gr.Error(t(exc.key, lang, **params))
+        message = t(exc.key, lang, **params)
+        if "{" in message:  # a catalogue entry that does not fit the raised params: the raiser's own words
+            message = html.escape(str(exc))
+        return gr.Error(message)
     log.exception("unexpected error in a handler")
     return gr.Error(t("internal_error", lang))
 
 
 def guarded(fn: Callable[..., Any]) -> Callable[..., Any]:
     """Wrap a handler so every failure reaches the user as a clear gr.Error."""
+
+    if inspect.isgeneratorfunction(fn):  # streaming handlers: gradio must still see a generator
+
+        @functools.wraps(fn)
+        def streaming(*args: Any, **kwargs: Any) -> Any:
+            try:
+                yield from fn(*args, **kwargs)
+            except gr.Error:
+                raise
+            except Exception as exc:  # noqa: BLE001 - the point is to catch everything
+                raise user_error(exc, request_language(args, kwargs)) from None
+
+        return streaming
 
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:

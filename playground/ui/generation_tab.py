@@ -1,0 +1,252 @@
+"""The Generation tab: streaming output with a Stop button, the next-token view, attention over
+prompt and output, attribution of each generated token to the prompt's words, and the logit lens.
+It wires playground.tasks.generation and playground.explain.generation_attribution to components."""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+import gradio as gr
+
+from .. import config, models, views
+from ..config import LIMITS
+from ..explain import generation_attribution as attribution
+from ..tasks import generation as task
+from .common import MODEL_QUEUE, guarded, request_language
+from .strings import t
+
+EXAMPLES = [
+    "Write a short poem about the sea.",
+    "What is the capital of France?",
+    "Explain in one sentence why the sky is blue.",
+    "Once upon a time, a little robot",
+]
+
+# Stop requests, per browser session: the Stop button sets the event that the running
+# generation's stopping criterion polls (gr.State cannot hold a threading.Event).
+_stops: dict[str, threading.Event] = {}
+_stops_lock = threading.Lock()
+
+
+def _stop_event(request: gr.Request | None) -> threading.Event:
+    key = getattr(request, "session_hash", None) or "anonymous"
+    with _stops_lock:
+        return _stops.setdefault(key, threading.Event())
+
+
+def build(i18n: gr.I18n, profile: str) -> None:
+    specs = config.choices_for("generation", profile)
+    defaults = task.options()
+    with gr.Row():
+        model = gr.Dropdown([(s.display, s.key) for s in specs], value=specs[0].key, label=i18n("gen_model"), scale=4)
+        gr.Textbox(value=profile, label=i18n("profile_label"), interactive=False, scale=1)
+    with gr.Row():
+        with gr.Column(scale=3):
+            prompt = gr.Textbox(label=i18n("gen_prompt"), placeholder=i18n("gen_prompt_placeholder"), lines=3,
+                                max_length=LIMITS.max_chars, elem_id="gen-prompt")
+            mode = gr.Radio([(i18n("gen_mode_chat"), "chat"), (i18n("gen_mode_plain"), "plain")],
+                            value="chat" if specs[0].chat else "plain", label=i18n("gen_mode"))
+            gr.Examples(EXAMPLES, inputs=prompt, label=i18n("examples_label"))
+            with gr.Accordion(i18n("gen_sampling"), open=False):
+                with gr.Row():
+                    max_new = gr.Slider(1, 256, value=defaults.max_new_tokens, step=1, label=i18n("gen_max_new_tokens"))
+                    temperature = gr.Slider(0, 2, value=defaults.temperature, step=0.05, label=i18n("gen_temperature"))
+                    top_k = gr.Slider(0, 200, value=defaults.top_k, step=1, label=i18n("gen_top_k"))
+                with gr.Row():
+                    top_p = gr.Slider(0.05, 1, value=defaults.top_p, step=0.01, label=i18n("gen_top_p"))
+                    rep = gr.Slider(1, 2, value=defaults.repetition_penalty, step=0.05, label=i18n("gen_repetition_penalty"))
+                    seed = gr.Number(value=defaults.seed, precision=0, minimum=0, label=i18n("gen_seed"))
+            with gr.Row():
+                go_btn = gr.Button(i18n("btn_generate"), variant="primary", elem_id="gen-generate")
+                stop_btn = gr.Button(i18n("btn_stop"), variant="stop", elem_id="gen-stop")
+        with gr.Column(scale=3):
+            output = gr.Textbox(label=i18n("gen_output"), lines=10, interactive=False, elem_id="gen-output")
+            summary = gr.Markdown(elem_id="gen-summary")
+    result_state = gr.State(None)
+
+    gr.Markdown(i18n("next_heading"))
+    gr.Markdown(i18n("next_help"))
+    step = gr.Slider(1, 2, value=1, step=1, label=i18n("next_step"), elem_id="gen-step")
+    step_line = gr.Markdown(elem_id="gen-step-line")
+    step_plot = gr.Plot(elem_id="gen-step-plot")
+
+    gr.Markdown(i18n("attr_heading"))
+    gr.Markdown(i18n("attr_help"))
+    with gr.Row():
+        method = gr.Dropdown([(i18n(f"method_{m}"), m) for m in attribution.METHODS], value="feature_ablation",
+                             label=i18n("attr_method"))
+        out_token = gr.Dropdown([(i18n("attr_whole_output"), -1)], value=-1, label=i18n("attr_output_token"))
+        attr_btn = gr.Button(i18n("btn_attribute"), elem_id="gen-attribute")
+    attr_state = gr.State(None)
+    attr_line = gr.Markdown(elem_id="gen-attr-line")
+    attr_highlight = gr.HighlightedText(color_map=views.BUCKET_COLOURS, show_legend=False, show_inline_category=False,
+                                        elem_id="gen-attr-highlight", label=i18n("highlight_label"))
+    attr_matrix = gr.Plot(label=i18n("attr_matrix"), elem_id="gen-attr-matrix")
+
+    gr.Markdown(i18n("gen_attention_heading"))
+    with gr.Row():
+        att_btn = gr.Button(i18n("btn_attention"), elem_id="gen-attention-btn")
+        att_mode = gr.Radio([(i18n("att_mode_head"), "layer"), (i18n("att_mode_rollout"), "rollout")], value="layer",
+                            label=i18n("att_mode"))
+        att_layer = gr.Dropdown(choices=[], label=i18n("att_layer"))
+        att_head = gr.Dropdown(choices=[(i18n("att_head_mean"), "mean")], value="mean", label=i18n("att_head"))
+    att_state = gr.State(None)
+    att_plot = gr.Plot(elem_id="gen-attention")
+
+    gr.Markdown(i18n("lens_heading"))
+    gr.Markdown(i18n("lens_help"))
+    with gr.Row():
+        lens_pos = gr.Slider(1, 2, value=1, step=1, label=i18n("lens_position"))
+        lens_btn = gr.Button(i18n("btn_lens"), elem_id="gen-lens-btn")
+    lens_plot = gr.Plot(elem_id="gen-lens")
+
+    # ---- handlers ------------------------------------------------------------------------
+
+    def _reason(code: str, lang: str) -> str:
+        return t(f"stop_{code}", lang)
+
+    @guarded
+    def run(prompt_v: str, model_v: str, mode_v: str, max_new_v, temp_v, top_k_v, top_p_v, rep_v, seed_v,
+            request: gr.Request, progress: gr.Progress = gr.Progress()):
+        lang = request_language((request,), {})
+        stop = _stop_event(request)
+        stop.clear()
+        spec = task.spec_for(model_v, profile)
+
+        def converting(fraction: float, elapsed: float, total: float) -> None:
+            progress(fraction, desc=t("progress_running", lang, method=spec.display, done=fraction, left=max(0.0, total - elapsed)))
+
+        models.load(spec, converting)  # first time: GGUF conversion with a moving bar
+        final = None
+        for update in task.stream(prompt_v, model_key=spec.key, profile=profile, stop=stop, max_new_tokens=max_new_v,
+                                  temperature=temp_v, top_k=top_k_v, top_p=top_p_v, repetition_penalty=rep_v,
+                                  seed=seed_v, mode=mode_v):
+            final = update.result if update.done else None
+            yield update.text, gr.skip(), gr.skip(), gr.skip(), gr.skip(), gr.skip(), gr.skip(), gr.skip()
+        if final is None:
+            return
+        n = len(final.tokens)
+        line = t("gen_summary_line", lang, n=n, seconds=final.seconds, rate=final.tokens_per_s,
+                 reason=_reason(final.stop_reason, lang), model=spec.display)
+        total_len = len(final.prompt_ids) + n
+        yield (
+            final.text, line, final,
+            gr.update(minimum=1, maximum=max(n, 1), value=1),
+            *show_step(final, 1, request),
+            gr.update(choices=[(t("attr_whole_output", lang), -1)] + [(f"{i + 1}: {tok!r}", i) for i, tok in enumerate(final.tokens)], value=-1),
+            gr.update(minimum=1, maximum=max(total_len, 1), value=max(total_len - n, 1)),
+        )
+
+    def show_step(result, step_v, request: gr.Request | None = None):
+        lang = request_language((request,), {})
+        if result is None or not result.steps:
+            return "", None
+        i = min(max(int(step_v) - 1, 0), len(result.steps) - 1)
+        s = result.steps[i]
+        line = t("next_line", lang, step=i + 1, token=views.safe(repr(s.token)[1:-1]), rank=s.rank + 1,
+                 p_raw=s.p_raw, p_proc=s.p_processed)
+        fig = views.candidates_figure([(c[0], c[2]) for c in s.raw], [(c[0], c[2]) for c in s.processed], s.token,
+                                      (t("next_raw", lang), t("next_processed", lang)))
+        return line, fig
+
+    @guarded
+    def attribute_h(result, model_v, method_v, out_v, request: gr.Request, progress: gr.Progress = gr.Progress()):
+        lang = request_language((request,), {})
+        if result is None:
+            raise gr.Error(t("gen_nothing_yet", lang))
+        loaded = models.load(task.spec_for(model_v, profile))
+        attr = attribution.attribute(loaded, result.prompt_text, result.user_span, result.output_ids, method_v,
+                                     progress=lambda f, msg="": progress(f, desc=str(msg)))
+        return (attr, *render_attr(attr, result, out_v, request))
+
+    def render_attr(attr, result, out_v, request: gr.Request | None = None):
+        lang = request_language((request,), {})
+        if attr is None or result is None:
+            return "", None, None
+        row = None if out_v in (None, -1, "-1") else int(out_v)
+        scores = attr.for_output(row)
+        expl = {"tokens": [w.to_dict() for w in attr.words], "scores": [float(x) for x in scores]}
+        line = t("attr_line", lang, method=t(f"method_{attr.method}", lang), evaluations=attr.evaluations, seconds=attr.seconds)
+        return (line, views.highlight_values(expl, result.prompt),
+                views.matrix_figure(attr.output_tokens, [w.text for w in attr.words], attr.matrix))
+
+    @guarded
+    def attention_h(result, model_v, request: gr.Request):
+        if result is None:
+            raise gr.Error(t("gen_nothing_yet", request_language((request,), {})))
+        tokens, att = task.attention(result, models.load(task.spec_for(model_v, profile)))
+        last = att.shape[0] - 1
+        return ({"att": att, "tokens": tokens}, gr.update(choices=[(str(i + 1), i) for i in range(att.shape[0])], value=last),
+                gr.update(choices=[(t("att_head_mean", request_language((request,), {})), "mean")] + [(str(h + 1), h) for h in range(att.shape[1])], value="mean"),
+                views.attention_figure(att, tokens, last, None))
+
+    def redraw(state, mode_v, layer_v, head_v):
+        if not state:
+            return None
+        att = state["att"]
+        if mode_v == "rollout":
+            return views.attention_figure(att, state["tokens"], None, None)
+        li = int(layer_v) if layer_v is not None else att.shape[0] - 1
+        return views.attention_figure(att, state["tokens"], li, None if head_v in (None, "mean") else int(head_v))
+
+    @guarded
+    def lens_h(result, model_v, pos_v, request: gr.Request):
+        if result is None:
+            raise gr.Error(t("gen_nothing_yet", request_language((request,), {})))
+        lens = task.logit_lens(result, models.load(task.spec_for(model_v, profile)), int(pos_v) - 1)
+        return views.logit_lens_figure(
+            [layer["top"] for layer in lens["layers"]],
+            [f"L{layer['layer']}" for layer in lens["layers"]],
+            title=f"{lens['position'] + 1}: {lens['token']!r} → ?",
+        )
+
+    def stop_h(request: gr.Request):
+        _stop_event(request).set()
+
+    common = dict(concurrency_id=MODEL_QUEUE, concurrency_limit=1, api_visibility="private")
+    gen_inputs = [prompt, model, mode, max_new, temperature, top_k, top_p, rep, seed]
+    gen_outputs = [output, summary, result_state, step, step_line, step_plot, out_token, lens_pos]
+    gen_event = go_btn.click(run, gen_inputs, gen_outputs, **common)
+    prompt.submit(run, gen_inputs, gen_outputs, **common)
+    stop_btn.click(stop_h, None, None, queue=False, api_visibility="private")
+    step.change(show_step, [result_state, step], [step_line, step_plot], queue=False, api_visibility="private")
+    attr_btn.click(attribute_h, [result_state, model, method, out_token], [attr_state, attr_line, attr_highlight, attr_matrix], **common)
+    out_token.change(render_attr, [attr_state, result_state, out_token], [attr_line, attr_highlight, attr_matrix],
+                     queue=False, api_visibility="private")
+    att_btn.click(attention_h, [result_state, model], [att_state, att_layer, att_head, att_plot], **common)
+    for control in (att_mode, att_layer, att_head):
+        control.change(redraw, [att_state, att_mode, att_layer, att_head], att_plot, queue=False, api_visibility="private")
+    lens_btn.click(lens_h, [result_state, model, lens_pos], lens_plot, **common)
+    model.change(lambda k: gr.update(value="chat" if task.spec_for(k, profile).chat else "plain"), model, mode,
+                 queue=False, api_visibility="private")
+    del gen_event
+
+
+def register_api() -> None:
+    """/generate and /generate_explain."""
+    d = task.options()
+
+    @guarded
+    def generate(prompt: str, model: str = "", mode: str = "", max_new_tokens: int = d.max_new_tokens,
+                 temperature: float = d.temperature, top_k: int = d.top_k, top_p: float = d.top_p,
+                 repetition_penalty: float = d.repetition_penalty, seed: int = d.seed,
+                 request: gr.Request = None) -> dict:  # type: ignore[assignment]
+        """Generate a continuation (chat or plain) with the given sampling settings."""
+        return task.generate(prompt, model_key=model or None, mode=mode or None, max_new_tokens=max_new_tokens,
+                             temperature=temperature, top_k=top_k, top_p=top_p, repetition_penalty=repetition_penalty,
+                             seed=seed).to_dict()
+
+    @guarded
+    def generate_explain(prompt: str, method: str = "feature_ablation", model: str = "", mode: str = "",
+                         max_new_tokens: int = 16, temperature: float = 0.0, seed: int = d.seed,
+                         request: gr.Request = None) -> dict:  # type: ignore[assignment]
+        """Generate, then attribute every generated token to the prompt's words."""
+        result = task.generate(prompt, model_key=model or None, mode=mode or None, max_new_tokens=max_new_tokens,
+                               temperature=temperature, seed=seed)
+        spec = config.spec_by_key("generation", model or None)
+        attr = attribution.attribute(models.load(spec), result.prompt_text, result.user_span, result.output_ids, method)
+        return {"generation": result.to_dict(), "attribution": attr.to_dict()}
+
+    gr.api(generate, api_name="generate", concurrency_id=MODEL_QUEUE, concurrency_limit=1)
+    gr.api(generate_explain, api_name="generate_explain", concurrency_id=MODEL_QUEUE, concurrency_limit=1)

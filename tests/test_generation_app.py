@@ -1,0 +1,114 @@
+"""The Generation tab through the running app: the /generate and /generate_explain endpoints
+(gradio_client) and the page in Chromium (stream, next-token view, attribution, attention,
+logit lens, Stop, injection payloads). Tiny random models: outputs mean nothing, shapes do."""
+
+from __future__ import annotations
+
+import json
+import os
+
+import pytest
+
+from playground import text
+
+PROMPT = "Write a short poem about the sea."
+XSS = '<img src=x onerror="window.__pwned=1">'
+CHROMIUM = "/usr/bin/chromium"
+ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+
+
+@pytest.fixture(scope="module")
+def client(app_url: str):
+    from gradio_client import Client
+
+    return Client(app_url, verbose=False)
+
+
+def call_error(client, *args, api_name: str) -> str:
+    with pytest.raises(Exception) as err:
+        client.predict(*args, api_name=api_name)
+    message = str(err.value)
+    assert "Traceback" not in message
+    return message
+
+
+def test_generate_endpoint_returns_json(client) -> None:
+    out = client.predict(PROMPT, "tiny-gpt2", "plain", 8, 0, api_name="/generate")
+    json.dumps(out)
+    assert out["model_key"] == "tiny-gpt2" and out["mode"] == "plain"
+    assert 1 <= len(out["tokens"]) <= 8 and len(out["tokens"]) == len(out["steps"]) == len(out["token_ids"])
+    assert out["prompt"] == PROMPT and out["stop_reason"] in ("max_new_tokens", "eos")
+    again = client.predict(PROMPT, "tiny-gpt2", "plain", 8, 0, api_name="/generate")
+    assert again["token_ids"] == out["token_ids"]  # greedy is deterministic
+
+
+def test_generate_explain_endpoint_gives_a_matrix(client) -> None:
+    out = client.predict(PROMPT, "feature_ablation", "tiny-llama", "chat", 5, api_name="/generate_explain")
+    json.dumps(out)
+    gen, attr = out["generation"], out["attribution"]
+    n_words = len(text.words(PROMPT))
+    assert len(attr["matrix"]) == len(gen["tokens"]) and all(len(row) == n_words for row in attr["matrix"])
+    assert [w["text"] for w in attr["words"]] == [w.text for w in text.words(PROMPT)]
+    assert attr["evaluations"] > 0
+
+
+def test_absurd_options_are_clamped(client) -> None:
+    out = client.predict("hi", "tiny-gpt2", "plain", 10**9, 99, 10**9, 5, 99, 10**12, api_name="/generate")
+    opts = out["options"]
+    assert opts["max_new_tokens"] <= 256 and opts["temperature"] == 2.0 and opts["top_k"] == 200
+    assert opts["top_p"] == 1.0 and opts["repetition_penalty"] == 2.0
+    assert len(out["tokens"]) <= 256
+
+
+def test_bad_input_gets_clear_messages(client) -> None:
+    assert "empty" in call_error(client, "   ", api_name="/generate")
+    assert "limit" in call_error(client, "x" * 50_000, api_name="/generate")
+    assert "Unknown model" in call_error(client, "hi", "../x", api_name="/generate")
+    assert "chat template" in call_error(client, "hi", "tiny-gpt2", "chat", api_name="/generate")
+    assert "Unknown method" in call_error(client, "hi", "nope", "tiny-gpt2", "plain", 2, api_name="/generate_explain")
+
+
+def test_injection_payload_comes_back_as_data(client) -> None:
+    out = client.predict(XSS, "feature_ablation", "tiny-gpt2", "plain", 3, api_name="/generate_explain")
+    assert out["generation"]["prompt"] == XSS
+    assert "".join(w["text"] for w in out["attribution"]["words"]) == "".join(XSS.split())
+
+
+@pytest.mark.browser
+def test_generation_tab_in_chromium(app_url: str, tmp_path) -> None:
+    if not os.path.exists(CHROMIUM):
+        pytest.fail(f"Chromium is missing at {CHROMIUM}: install it (apt-get install chromium)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        try:
+            page = browser.new_page(locale="en-US", viewport={"width": 1280, "height": 1600})
+            page.set_default_timeout(120_000)
+            page.goto(app_url)
+            page.wait_for_selector("#gen-prompt textarea")
+            page.fill("#gen-prompt textarea", XSS + " " + PROMPT)
+            page.click("#gen-generate")
+            page.wait_for_function("() => document.querySelector('#gen-summary').innerText.includes('tokens/s')")
+            assert page.input_value("#gen-output textarea")  # the streamed text landed
+            page.wait_for_function("() => document.querySelector('#gen-step-line').innerText.includes('rank')")
+            page.locator("#gen-step-plot .js-plotly-plot").wait_for(state="visible")
+
+            page.click("#gen-attribute")
+            page.wait_for_function("() => document.querySelector('#gen-attr-line').innerText.includes('evaluations')")
+            words = page.evaluate(
+                "() => Array.from(document.querySelectorAll('#gen-attr-highlight .token .text')).map(e => e.textContent).join('')"
+            )
+            assert "poem" in words and "<img" in words  # the payload is shown as text
+            page.locator("#gen-attr-matrix .js-plotly-plot").wait_for(state="visible")
+
+            page.click("#gen-attention-btn")
+            page.locator("#gen-attention .js-plotly-plot").wait_for(state="visible")
+            page.click("#gen-lens-btn")
+            page.locator("#gen-lens .js-plotly-plot").wait_for(state="visible")
+            assert page.evaluate("window.__pwned") is None
+            shot = tmp_path / "generation.png"
+            page.screenshot(path=str(shot), full_page=True)
+            assert shot.stat().st_size > 0
+        finally:
+            browser.close()
