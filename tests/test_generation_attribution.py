@@ -243,3 +243,15 @@ def test_smollm2_capital_of_france() -> None:
     assert min(paris["capital"], paris["France"]) > max(paris["The"], paris["of"])
     whole = result.for_output(None)
     assert result.words[int(np.argmax(whole))].text == "is"
+
+
+def test_integrated_gradients_is_bounded_to_a_few_output_tokens() -> None:
+    loaded = models.load(config.spec_by_key("generation", "tiny-gpt2", "tiny"))
+    prompt = "I loved this movie"
+    too_many = [5] * (ga.MAX_IG_OUTPUT_TOKENS + 1)
+    with pytest.raises(InputError) as err:
+        ga.attribute(loaded, prompt, (0, len(prompt)), too_many, "integrated_gradients")
+    assert err.value.key == "ig_too_many_tokens"
+    # The perturbation methods cost one batch of rows per word, whatever the output length.
+    out = ga.attribute(loaded, prompt, (0, len(prompt)), too_many, "feature_ablation")
+    assert out.matrix.shape == (len(too_many), 4)

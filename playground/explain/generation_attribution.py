@@ -64,6 +64,7 @@ from ..models import guard_oom
 from ..text import Span
 from .base import Option
 
+MAX_IG_OUTPUT_TOKENS = 24
 METHODS = ("integrated_gradients", "feature_ablation", "lime", "shap")
 
 _SEED = Option("seed", default=0, minimum=0, maximum=2**31 - 1, label="opt_seed")
@@ -471,6 +472,16 @@ def attribute(
     output_ids = [int(t) for t in (output_ids or [])]
     if not output_ids:
         raise InputError("nothing_generated", "There is no generated text to explain yet: generate first.")
+    if name == "integrated_gradients" and len(output_ids) > MAX_IG_OUTPUT_TOKENS:
+        # Captum re-integrates the whole path for every output token (about 4 s per token for
+        # SmolLM2-135M on 2 CPU cores, bench/generation_attribution.py): bound the cost.
+        raise InputError(
+            "ig_too_many_tokens",
+            "Integrated Gradients runs once per generated token: use it on at most {limit} tokens "
+            "(this output has {n}), or use feature ablation.",
+            limit=MAX_IG_OUTPUT_TOKENS,
+            n=len(output_ids),
+        )
     us, ue = int(user_span[0]), int(user_span[1])
     if not 0 <= us <= ue <= len(prompt_text):
         raise InputError("bad_span", "The prompt's position ({start}, {end}) is outside the model's input.", start=us, end=ue)

@@ -110,6 +110,7 @@ EN: dict[str, str] = {
     "prompt_too_long": "The prompt comes to {n} tokens for the model ({mode} mode, template included); the limit is {limit}. Please shorten it.",
     "nothing_generated": "There is no generated text to explain yet: generate first.",
     "bad_position": "Position {position} is outside the sequence (0 to {last}).",
+    "ig_too_many_tokens": "Integrated Gradients runs once per generated token: use it on at most {limit} tokens (this output has {n}), or use feature ablation.",
     "bad_span": "The prompt's position ({start}, {end}) is outside the model's input.",
     # messages written by the server
     "result_line": "**{label}** ({p:.1%}) · {model}",
@@ -235,6 +236,7 @@ ZH: dict[str, str] = {
     "prompt_too_long": "提示词（{mode} 格式，含模板）共 {n} 个词元，上限是 {limit}。请缩短。",
     "nothing_generated": "还没有可以解释的生成内容：请先生成。",
     "bad_position": "位置 {position} 超出了序列范围（0 到 {last}）。",
+    "ig_too_many_tokens": "积分梯度要对每个生成词元各算一次：最多用于 {limit} 个词元（此输出有 {n} 个），或改用特征消融。",
     "bad_span": "提示词的位置（{start}, {end}）超出了模型输入。",
     "result_line": "**{label}**（{p:.1%}）· {model}",
     "truncated_note": "文本超过模型的 {n} 个词元：只使用了开头部分。",
