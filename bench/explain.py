@@ -71,7 +71,7 @@ def main() -> None:
     fwd, fwd_table = best_per_eval(loaded, TEXT, grad=False)
     bwd, bwd_table = best_per_eval(loaded, TEXT, grad=True)
 
-    precision = f"bf16 autocast for scoring, fp32 for gradients" if loaded.autocast else "full precision"
+    precision = "bf16 autocast for scoring, fp32 for gradients" if loaded.autocast else "full precision"
     print(f"model: {loaded.spec.display} on {loaded.device} ({precision}), torch threads {torch.get_num_threads()}")
     print(f"input: {len(TEXT.split())} words, {n_tokens} tokens\n")
     print("| batch | " + " | ".join(str(b) for b in fwd_table) + " |")

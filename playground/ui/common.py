@@ -86,3 +86,28 @@ def guarded(fn: Callable[..., Any]) -> Callable[..., Any]:
             raise user_error(exc, request_language(args, kwargs)) from None
 
     return wrapper
+
+
+def attention_choices(att: Any, lang: str) -> tuple[Any, Any]:
+    """Layer and head dropdown updates for an attention array (layers, heads, n, n): the last
+    layer and the mean over heads selected, as the first figure shows."""
+    from .strings import t as tr
+
+    layers, heads = att.shape[0], att.shape[1]
+    return (
+        gr.update(choices=[(str(i + 1), i) for i in range(layers)], value=layers - 1),
+        gr.update(choices=[(tr("att_head_mean", lang), "mean")] + [(str(h + 1), h) for h in range(heads)], value="mean"),
+    )
+
+
+def redraw_attention(state: dict | None, mode: str, layer: Any, head: Any) -> Any:
+    """The heatmap for the attention view's controls (no model call: the array is in state)."""
+    from .. import views
+
+    if not state:
+        return None
+    att = state["att"]
+    if mode == "rollout":
+        return views.attention_figure(att, state["tokens"], None, None)
+    li = int(layer) if layer is not None else att.shape[0] - 1
+    return views.attention_figure(att, state["tokens"], li, None if head in (None, "mean") else int(head))

@@ -5,7 +5,6 @@ It wires playground.tasks.generation and playground.explain.generation_attributi
 from __future__ import annotations
 
 import threading
-from typing import Any
 
 import gradio as gr
 
@@ -13,7 +12,7 @@ from .. import config, models, views
 from ..config import LIMITS
 from ..explain import generation_attribution as attribution
 from ..tasks import generation as task
-from .common import MODEL_QUEUE, guarded, request_language
+from .common import MODEL_QUEUE, attention_choices, guarded, redraw_attention, request_language
 from .strings import t
 
 EXAMPLES = [
@@ -177,18 +176,8 @@ def build(i18n: gr.I18n, profile: str) -> None:
             raise gr.Error(t("gen_nothing_yet", request_language((request,), {})))
         tokens, att = task.attention(result, models.load(task.spec_for(model_v, profile)))
         last = att.shape[0] - 1
-        return ({"att": att, "tokens": tokens}, gr.update(choices=[(str(i + 1), i) for i in range(att.shape[0])], value=last),
-                gr.update(choices=[(t("att_head_mean", request_language((request,), {})), "mean")] + [(str(h + 1), h) for h in range(att.shape[1])], value="mean"),
+        return ({"att": att, "tokens": tokens}, *attention_choices(att, request_language((request,), {})),
                 views.attention_figure(att, tokens, last, None))
-
-    def redraw(state, mode_v, layer_v, head_v):
-        if not state:
-            return None
-        att = state["att"]
-        if mode_v == "rollout":
-            return views.attention_figure(att, state["tokens"], None, None)
-        li = int(layer_v) if layer_v is not None else att.shape[0] - 1
-        return views.attention_figure(att, state["tokens"], li, None if head_v in (None, "mean") else int(head_v))
 
     @guarded
     def lens_h(result, model_v, pos_v, request: gr.Request):
@@ -216,7 +205,7 @@ def build(i18n: gr.I18n, profile: str) -> None:
                      queue=False, api_visibility="private")
     att_btn.click(attention_h, [result_state, model], [att_state, att_layer, att_head, att_plot], **common)
     for control in (att_mode, att_layer, att_head):
-        control.change(redraw, [att_state, att_mode, att_layer, att_head], att_plot, queue=False, api_visibility="private")
+        control.change(redraw_attention, [att_state, att_mode, att_layer, att_head], att_plot, queue=False, api_visibility="private")
     lens_btn.click(lens_h, [result_state, model, lens_pos], lens_plot, **common)
     model.change(lambda k: gr.update(value="chat" if task.spec_for(k, profile).chat else "plain"), model, mode,
                  queue=False, api_visibility="private")

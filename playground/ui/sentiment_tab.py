@@ -14,7 +14,7 @@ from ..errors import PlaygroundError
 from ..explain import METHODS, explain
 from ..explain.base import Option
 from ..tasks import sentiment as task
-from .common import MODEL_QUEUE, guarded, log, request_language
+from .common import MODEL_QUEUE, attention_choices, guarded, log, redraw_attention, request_language
 from .strings import EN, t
 
 EXAMPLES = [
@@ -140,28 +140,16 @@ def build(i18n: gr.I18n, profile: str) -> None:
         if out["attention_truncated"]:
             lines.append(t("attention_truncated", lang, n=LIMITS.max_attention_tokens))
         att = out["attentions"]
-        n_layers, n_heads = att.shape[0], att.shape[1]
         state = {"att": att, "tokens": out["pieces"]}
-        last = n_layers - 1
+        last = att.shape[0] - 1
         return (
             "\n\n".join(lines),
             views.probabilities_figure({label_text(k, lang): v for k, v in out["scores"].items()}),
             state,
-            gr.update(choices=[(str(i + 1), i) for i in range(n_layers)], value=last),
-            gr.update(choices=[(t("att_head_mean", lang), "mean")] + [(str(h + 1), h) for h in range(n_heads)], value="mean"),
+            *attention_choices(att, lang),
             views.attention_figure(att, out["pieces"], last, None),
             gr.update(choices=[(t("target_predicted", lang), "predicted")] + [(label_text(lab, lang), lab) for lab in out["scores"]]),
         )
-
-    def redraw(state: dict | None, mode_value: str, layer_value: Any, head_value: Any) -> Any:
-        if not state:
-            return None
-        att = state["att"]
-        if mode_value == "rollout":
-            return views.attention_figure(att, state["tokens"], None, None)
-        li = int(layer_value) if layer_value is not None else att.shape[0] - 1
-        hi = None if head_value in (None, "mean") else int(head_value)
-        return views.attention_figure(att, state["tokens"], li, hi)
 
     slider_list = list(sliders.values())
 
@@ -204,7 +192,7 @@ def build(i18n: gr.I18n, profile: str) -> None:
     classify_btn.click(classify, text, classify_outputs, **common)
     text.submit(classify, text, classify_outputs, **common)
     for control in (mode, layer, head):
-        control.change(redraw, [att_state, mode, layer, head], att_plot, api_visibility="private", queue=False)
+        control.change(redraw_attention, [att_state, mode, layer, head], att_plot, api_visibility="private", queue=False)
     explain_btn.click(run_explanations, explain_inputs, panel_outputs, **common)
     explain_all_btn.click(lambda: list(METHODS), None, methods, api_visibility="private", queue=False).then(
         classify, text, classify_outputs, **common
