@@ -5,6 +5,7 @@ It wires playground.tasks.generation and playground.explain.generation_attributi
 from __future__ import annotations
 
 import threading
+import time
 
 import gradio as gr
 
@@ -21,6 +22,8 @@ EXAMPLES = [
     "Explain in one sentence why the sky is blue.",
     "Once upon a time, a little robot",
 ]
+
+UPDATE_EVERY = 0.25  # seconds between streamed text refreshes
 
 # Stop requests, per browser session: the Stop button sets the event that the running
 # generation's stopping criterion polls (gr.State cannot hold a threading.Event).
@@ -118,11 +121,17 @@ def build(i18n: gr.I18n, profile: str) -> None:
 
         models.load(spec, converting)  # first time: GGUF conversion with a moving bar
         final = None
+        last = 0.0
         for update in task.stream(prompt_v, model_key=spec.key, profile=profile, stop=stop, max_new_tokens=max_new_v,
                                   temperature=temp_v, top_k=top_k_v, top_p=top_p_v, repetition_penalty=rep_v,
                                   seed=seed_v, mode=mode_v):
             final = update.result if update.done else None
-            yield update.text, gr.skip(), gr.skip(), gr.skip(), gr.skip(), gr.skip(), gr.skip(), gr.skip()
+            # Every page update costs the server Python time that the generating thread needs
+            # (2 cores, one GIL): refresh the text at most every UPDATE_EVERY seconds.
+            now = time.monotonic()
+            if now - last >= UPDATE_EVERY and not update.done:
+                last = now
+                yield update.text, gr.skip(), gr.skip(), gr.skip(), gr.skip(), gr.skip(), gr.skip(), gr.skip()
         if final is None:
             return
         n = len(final.tokens)
