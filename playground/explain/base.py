@@ -63,25 +63,29 @@ class Subject:
 
 @dataclass(frozen=True)
 class Option:
-    """A budget or switch a method takes. The UI builds its control from this; the server
-    clamps every value to [minimum, maximum] whatever a client sends."""
+    """A budget or setting (a method's, a task's). The UI builds its control from this; the
+    server clamps every value to [minimum, maximum] whatever a client sends."""
 
     name: str
-    default: int
-    minimum: int
-    maximum: int
+    default: float
+    minimum: float
+    maximum: float
     label: str  # i18n key
+    integer: bool = True
 
-    def clamp(self, value: object) -> int:
+    def clamp(self, value: object) -> float:
+        """NaN and non-numbers give the default; +-inf and integers beyond float range (JSON
+        allows 10**400) give the nearer bound; integer options are rounded."""
         try:
             v = float(value)  # type: ignore[arg-type]
-        except OverflowError:  # an integer beyond float range (JSON allows it): clamp by sign
-            return self.maximum if value > 0 else self.minimum  # type: ignore[operator]
+        except OverflowError:
+            v = math.inf if value > 0 else -math.inf  # type: ignore[operator]
         except (TypeError, ValueError):
+            v = math.nan
+        if math.isnan(v):
             return self.default
-        if not math.isfinite(v):
-            return self.default if math.isnan(v) else (self.maximum if v > 0 else self.minimum)
-        return int(min(self.maximum, max(self.minimum, round(v))))
+        v = min(self.maximum, max(self.minimum, v))
+        return int(round(v)) if self.integer else float(v)
 
 
 @dataclass

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import math
 import queue
 import threading
 import time
@@ -30,6 +29,7 @@ import torch
 from .. import config, models, text
 from ..config import LIMITS
 from ..errors import InputError
+from ..explain.base import Option
 
 NAME = "generation"
 
@@ -47,41 +47,17 @@ _GRACE_S = 30.0
 # Options
 
 
-@dataclass(frozen=True)
-class _Bound:
-    default: float
-    minimum: float
-    maximum: float
-    integer: bool
-
-    def clamp(self, value: object) -> float | int:
-        """Like ``explain.base.Option.clamp``: anything a client sends becomes a value in range
-        (NaN and non-numbers: the default; +-inf and huge integers: the nearer bound)."""
-        if isinstance(value, str):
-            value = value.strip()
-        try:
-            v = float(value)  # type: ignore[arg-type]
-        except OverflowError:  # an integer beyond float range (JSON allows 10**400)
-            try:
-                v = math.inf if value > 0 else -math.inf  # type: ignore[operator]
-            except TypeError:
-                v = math.nan
-        except (TypeError, ValueError):
-            v = math.nan
-        if math.isnan(v):
-            v = self.default
-        v = min(self.maximum, max(self.minimum, v))
-        return round(v) if self.integer else float(v)
-
-
-BOUNDS: dict[str, _Bound] = {
-    "max_new_tokens": _Bound(64, 1, 256, True),
-    "temperature": _Bound(0.7, 0.0, 2.0, False),
-    "top_k": _Bound(50, 0, 200, True),  # 0: off
-    "top_p": _Bound(0.95, 0.05, 1.0, False),
-    "repetition_penalty": _Bound(1.0, 1.0, 2.0, False),
-    "seed": _Bound(0, 0, 2**31 - 1, True),
-    "max_time": _Bound(30.0, 1.0, MAX_TIME_CAP, False),
+BOUNDS: dict[str, Option] = {
+    o.name: o
+    for o in (
+        Option("max_new_tokens", 64, 1, 256, "gen_max_new_tokens"),
+        Option("temperature", 0.7, 0.0, 2.0, "gen_temperature", integer=False),
+        Option("top_k", 50, 0, 200, "gen_top_k"),  # 0: off
+        Option("top_p", 0.95, 0.05, 1.0, "gen_top_p", integer=False),
+        Option("repetition_penalty", 1.0, 1.0, 2.0, "gen_repetition_penalty", integer=False),
+        Option("seed", 0, 0, 2**31 - 1, "gen_seed"),
+        Option("max_time", 30.0, 1.0, MAX_TIME_CAP, "gen_max_time", integer=False),
+    )
 }
 # Below this a temperature is a division by almost zero (logits / 1e-9): treated as this value.
 MIN_TEMPERATURE = 0.01

@@ -37,9 +37,17 @@ def _stop_event(request: gr.Request | None) -> threading.Event:
         return _stops.setdefault(key, threading.Event())
 
 
+def _control(i18n: gr.I18n, name: str) -> gr.components.Component:
+    """A sampling control built from the task's bounds (the server clamps to the same ones)."""
+    o = task.BOUNDS[name]
+    if name == "seed":
+        return gr.Number(value=o.default, precision=0, minimum=o.minimum, maximum=o.maximum, label=i18n(o.label))
+    step = 1 if o.integer else 0.05 if o.maximum - o.minimum > 1 else 0.01
+    return gr.Slider(o.minimum, o.maximum, value=o.default, step=step, label=i18n(o.label))
+
+
 def build(i18n: gr.I18n, profile: str) -> None:
     specs = config.choices_for("generation", profile)
-    defaults = task.options()
     with gr.Row():
         model = gr.Dropdown([(s.display, s.key) for s in specs], value=specs[0].key, label=i18n("gen_model"), scale=4)
         gr.Textbox(value=profile, label=i18n("profile_label"), interactive=False, scale=1)
@@ -52,13 +60,9 @@ def build(i18n: gr.I18n, profile: str) -> None:
             gr.Examples(EXAMPLES, inputs=prompt, label=i18n("examples_label"))
             with gr.Accordion(i18n("gen_sampling"), open=False):
                 with gr.Row():
-                    max_new = gr.Slider(1, 256, value=defaults.max_new_tokens, step=1, label=i18n("gen_max_new_tokens"))
-                    temperature = gr.Slider(0, 2, value=defaults.temperature, step=0.05, label=i18n("gen_temperature"))
-                    top_k = gr.Slider(0, 200, value=defaults.top_k, step=1, label=i18n("gen_top_k"))
+                    max_new, temperature, top_k = (_control(i18n, name) for name in ("max_new_tokens", "temperature", "top_k"))
                 with gr.Row():
-                    top_p = gr.Slider(0.05, 1, value=defaults.top_p, step=0.01, label=i18n("gen_top_p"))
-                    rep = gr.Slider(1, 2, value=defaults.repetition_penalty, step=0.05, label=i18n("gen_repetition_penalty"))
-                    seed = gr.Number(value=defaults.seed, precision=0, minimum=0, label=i18n("gen_seed"))
+                    top_p, rep, seed = (_control(i18n, name) for name in ("top_p", "repetition_penalty", "seed"))
             with gr.Row():
                 go_btn = gr.Button(i18n("btn_generate"), variant="primary", elem_id="gen-generate")
                 stop_btn = gr.Button(i18n("btn_stop"), variant="stop", elem_id="gen-stop")
@@ -242,8 +246,7 @@ def register_api() -> None:
         """Generate, then attribute every generated token to the prompt's words."""
         result = task.generate(prompt, model_key=model or None, mode=mode or None, max_new_tokens=max_new_tokens,
                                temperature=temperature, seed=seed)
-        spec = config.spec_by_key("generation", model or None)
-        attr = attribution.attribute(models.load(spec), result.prompt_text, result.user_span, result.output_ids, method)
+        attr = attribution.attribute(task.model_for(result.model_key), result.prompt_text, result.user_span, result.output_ids, method)
         return {"generation": result.to_dict(), "attribution": attr.to_dict()}
 
     gr.api(generate, api_name="generate", concurrency_id=MODEL_QUEUE, concurrency_limit=1)
