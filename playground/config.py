@@ -11,6 +11,7 @@ variable (or ``python app.py --profile``):
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -50,6 +51,17 @@ class ModelSpec:
     chat: bool = False  # decoder with a chat template (instruct) rather than plain completion
     tiny_config: dict = field(default_factory=dict)
     licence: str = ""
+    # Translation: the target languages this model writes ("zh", "fr", "de").
+    targets: tuple[str, ...] = ()
+    # Text an encoder-decoder expects before the source, per task ("summarization") or
+    # translation target ("translation:de"): T5's "translate English to German: ", opus-mt-en-zh's
+    # ">>cmn_Hans<< ". It is part of the model input, never of the words explained.
+    prefixes: dict = field(default_factory=dict)
+
+    @property
+    def encoder_decoder(self) -> bool:
+        """A seq2seq model (BART, Marian, T5) rather than a decoder prompted for the task."""
+        return self.architecture.endswith(("ForConditionalGeneration", "MTModel"))
 
 
 # The classic sentiment model; the revision is the one transformers 5.23 pins for its own
@@ -172,11 +184,141 @@ _TINY_GPT2 = ModelSpec(
     tiny_config={"model_type": "gpt2", "tokenizer": "bpe", "n_embd": 32, "n_layer": 2, "n_head": 4, "n_positions": 512},
 )
 
+
+# ---- Summarization, translation and question answering --------------------------------------
+# Revisions below are the ones transformers 4.x pinned for its own pipeline defaults
+# (transformers/pipelines/__init__.py); opus-mt has no such pin, and none can be verified from
+# here (no hub), so those follow their main branch (tests/test_models.py lists them).
+_HUB_DISTILBART = ModelSpec(
+    key="distilbart-cnn-12-6",
+    task="summarization",
+    display="DistilBART-CNN-12-6 (sshleifer/distilbart-cnn-12-6)",
+    source="hub",
+    architecture="BartForConditionalGeneration",
+    repo="sshleifer/distilbart-cnn-12-6",
+    revision="a4f8f3e",
+    licence="Apache-2.0",
+)
+_LANGUAGE_NAMES = {"zh": "Chinese", "fr": "French", "de": "German"}
+
+
+def _opus(target: str, prefix: str = "") -> ModelSpec:
+    return ModelSpec(
+        key=f"opus-mt-en-{target}",
+        task="translation",
+        display=f"OPUS-MT English to {_LANGUAGE_NAMES[target]} (Helsinki-NLP/opus-mt-en-{target})",
+        source="hub",
+        architecture="MarianMTModel",
+        repo=f"Helsinki-NLP/opus-mt-en-{target}",
+        targets=(target,),
+        prefixes={f"translation:{target}": prefix} if prefix else {},
+        licence="CC-BY-4.0",
+    )
+
+
+_T5_PREFIXES = {
+    "summarization": "summarize: ",
+    "translation:fr": "translate English to French: ",
+    "translation:de": "translate English to German: ",
+}
+_HUB_T5 = ModelSpec(
+    key="t5-base",
+    task="translation",
+    display="T5-base (google-t5/t5-base)",
+    source="hub",
+    architecture="T5ForConditionalGeneration",
+    repo="google-t5/t5-base",
+    revision="a9723ea",  # transformers 4.x's en->fr / en->de translation default
+    targets=("fr", "de"),
+    prefixes=_T5_PREFIXES,
+    licence="Apache-2.0",
+)
+_HUB_DISTILBERT_QA = ModelSpec(
+    key="distilbert-squad",
+    task="qa",
+    display="DistilBERT SQuAD (distilbert/distilbert-base-cased-distilled-squad)",
+    source="hub",
+    architecture="DistilBertForQuestionAnswering",
+    repo="distilbert/distilbert-base-cased-distilled-squad",
+    revision="564e9b5",
+    licence="Apache-2.0",
+)
+
+# Tiny seq2seq models: byte-level BPE that appends </s>-style eos to the source, as real ones do.
+_TINY_SEQ2SEQ = {"tokenizer": "bpe-seq2seq", "decoder_start_token_id": "pad", "max_position_embeddings": 512}
+_TINY_BART = ModelSpec(
+    key="tiny-bart",
+    task="summarization",
+    display="tiny random BART (tests only: its answers mean nothing)",
+    source="tiny",
+    architecture="BartForConditionalGeneration",
+    tiny_config={"model_type": "bart", "d_model": 32, "encoder_layers": 2, "decoder_layers": 2,
+                 "encoder_attention_heads": 4, "decoder_attention_heads": 4, "encoder_ffn_dim": 64,
+                 "decoder_ffn_dim": 64, "forced_bos_token_id": None, "forced_eos_token_id": None, **_TINY_SEQ2SEQ},
+)
+_TINY_MARIAN = ModelSpec(
+    key="tiny-marian",
+    task="translation",
+    display="tiny random Marian (tests only: its answers mean nothing)",
+    source="tiny",
+    architecture="MarianMTModel",
+    targets=("zh", "fr", "de"),
+    prefixes={"translation:zh": ">>cmn_Hans<< "},
+    tiny_config={"model_type": "marian", "d_model": 32, "encoder_layers": 2, "decoder_layers": 2,
+                 "encoder_attention_heads": 4, "decoder_attention_heads": 4, "encoder_ffn_dim": 64,
+                 "decoder_ffn_dim": 64, **_TINY_SEQ2SEQ},
+)
+_TINY_T5 = ModelSpec(
+    key="tiny-t5",
+    task="translation",
+    display="tiny random T5 (tests only: its answers mean nothing)",
+    source="tiny",
+    architecture="T5ForConditionalGeneration",
+    targets=("fr", "de"),
+    prefixes=_T5_PREFIXES,
+    tiny_config={"model_type": "t5", "d_model": 32, "d_kv": 8, "d_ff": 64, "num_layers": 2, "num_decoder_layers": 2,
+                 "num_heads": 4, "tokenizer": "bpe-seq2seq", "decoder_start_token_id": "pad"},
+)
+_TINY_DISTILBERT_QA = ModelSpec(
+    key="tiny-distilbert-qa",
+    task="qa",
+    display="tiny random DistilBERT QA (tests only: its answers mean nothing)",
+    source="tiny",
+    architecture="DistilBertForQuestionAnswering",
+    tiny_config={"model_type": "distilbert", "dim": 32, "hidden_dim": 64, "n_layers": 2, "n_heads": 4,
+                 "max_position_embeddings": 512},
+)
+# The decoders write summaries, translations and answers when prompted for them; which one is
+# each offline task's default follows the measurements in README.md (scripts/evaluate.py).
+_OFFLINE_SMOLLM2_MT = dataclasses.replace(_OFFLINE_SMOLLM2, targets=("zh", "fr", "de"))
+_OFFLINE_GEMMA3_MT = dataclasses.replace(_OFFLINE_GEMMA3, targets=("zh", "fr", "de"))
+_HUB_SMOLLM2_MT = dataclasses.replace(_HUB_SMOLLM2, targets=("zh", "fr", "de"))
+_TINY_LLAMA_MT = dataclasses.replace(_TINY_LLAMA, targets=("zh", "fr", "de"))
+
 # Every model per profile and task; the first is the task's default.
+# (The same model under two tasks shares one key, so it is loaded once.)
 CHOICES: dict[str, dict[str, tuple[ModelSpec, ...]]] = {
-    "offline": {"sentiment": (_OFFLINE_SENTIMENT,), "generation": (_OFFLINE_SMOLLM2, _OFFLINE_GEMMA3)},
-    "hub": {"sentiment": (_HUB_SENTIMENT,), "generation": (_HUB_SMOLLM2, _HUB_GPT2)},
-    "tiny": {"sentiment": (_TINY_SENTIMENT,), "generation": (_TINY_LLAMA, _TINY_GPT2)},
+    "offline": {
+        "sentiment": (_OFFLINE_SENTIMENT,),
+        "generation": (_OFFLINE_SMOLLM2, _OFFLINE_GEMMA3),
+        "summarization": (_OFFLINE_SMOLLM2, _OFFLINE_GEMMA3),
+        "translation": (_OFFLINE_GEMMA3_MT, _OFFLINE_SMOLLM2_MT),
+        "qa": (_OFFLINE_SMOLLM2, _OFFLINE_GEMMA3),
+    },
+    "hub": {
+        "sentiment": (_HUB_SENTIMENT,),
+        "generation": (_HUB_SMOLLM2, _HUB_GPT2),
+        "summarization": (_HUB_DISTILBART, _HUB_SMOLLM2),
+        "translation": (_opus("zh", ">>cmn_Hans<< "), _opus("fr"), _opus("de"), _HUB_T5, _HUB_SMOLLM2_MT),
+        "qa": (_HUB_DISTILBERT_QA, _HUB_SMOLLM2),
+    },
+    "tiny": {
+        "sentiment": (_TINY_SENTIMENT,),
+        "generation": (_TINY_LLAMA, _TINY_GPT2),
+        "summarization": (_TINY_BART, _TINY_T5, _TINY_LLAMA),
+        "translation": (_TINY_MARIAN, _TINY_T5, _TINY_LLAMA_MT),
+        "qa": (_TINY_DISTILBERT_QA, _TINY_LLAMA),
+    },
 }
 # The default model per profile and task.
 REGISTRY: dict[str, dict[str, ModelSpec]] = {p: {t: specs[0] for t, specs in tasks.items()} for p, tasks in CHOICES.items()}

@@ -48,13 +48,14 @@ def _wordpiece(where: Path) -> object:
     return BertTokenizerFast(vocab={tok: i for i, tok in enumerate(vocab)}, do_lower_case=True)
 
 
-def _bpe(where: Path) -> object:
+def _bpe(where: Path, seq2seq: bool = False) -> object:
     """A byte-level BPE (GPT-2 style: any text encodes, nothing is unknown) trained on a few
-    sentences; deterministic."""
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+    sentences; deterministic. ``seq2seq``: BART/Marian/T5 style, with distinct ``<pad>`` (also
+    the decoder's start) and ``</s>`` appended to every text, as their source tokenizers do."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers
     from transformers import PreTrainedTokenizerFast
 
-    specials = ["<|endoftext|>", "<|im_start|>", "<|im_end|>"]
+    specials = ["<pad>", "</s>", "<unk>"] if seq2seq else ["<|endoftext|>", "<|im_start|>", "<|im_end|>"]
     tok = Tokenizer(models.BPE())
     tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
     tok.decoder = decoders.ByteLevel()
@@ -62,13 +63,20 @@ def _bpe(where: Path) -> object:
         vocab_size=400, special_tokens=specials, initial_alphabet=pre_tokenizers.ByteLevel.alphabet(), show_progress=False
     )
     tok.train_from_iterator(_CORPUS, trainer)
+    if seq2seq:
+        tok.post_processor = processors.TemplateProcessing(single="$A </s>", pair="$A </s> $B </s>", special_tokens=[("</s>", 1)])
+        return PreTrainedTokenizerFast(tokenizer_object=tok, pad_token="<pad>", eos_token="</s>", unk_token="<unk>")
     return PreTrainedTokenizerFast(
         tokenizer_object=tok, eos_token="<|endoftext|>", bos_token="<|endoftext|>", pad_token="<|endoftext|>",
         additional_special_tokens=specials[1:],
     )
 
 
-_TOKENIZERS = {"wordpiece": _wordpiece, "bpe": _bpe}
+def _bpe_seq2seq(where: Path) -> object:
+    return _bpe(where, seq2seq=True)
+
+
+_TOKENIZERS = {"wordpiece": _wordpiece, "bpe": _bpe, "bpe-seq2seq": _bpe_seq2seq}
 
 
 def build(spec: ModelSpec, where: Path, seed: int = 0) -> Path:
@@ -86,6 +94,8 @@ def build(spec: ModelSpec, where: Path, seed: int = 0) -> Path:
     if spec.chat:
         tokenizer.chat_template = CHAT_TEMPLATE
     ids = {k: tokenizer.convert_tokens_to_ids(getattr(tokenizer, k.replace("_id", ""))) for k in ("pad_token_id", "eos_token_id", "bos_token_id") if getattr(tokenizer, k.replace("_id", ""), None)}
+    if cfg_kw.get("decoder_start_token_id") == "pad":  # seq2seq: the decoder starts from <pad>
+        cfg_kw["decoder_start_token_id"] = ids["pad_token_id"]
     cfg = AutoConfig.for_model(model_type, vocab_size=len(tokenizer), **{"pad_token_id": 0, **ids}, **cfg_kw)
     torch.manual_seed(seed)
     model = getattr(transformers, spec.architecture)(cfg)

@@ -511,6 +511,7 @@ def stream(
     profile: str | None = None,
     stop: threading.Event | None = None,
     progress: models.ConvertProgress | None = None,
+    stop_strings: tuple[str, ...] = (),
     **opts: object,
 ) -> Iterator[GenerationUpdate]:
     """Generate an answer to ``prompt`` and yield :class:`GenerationUpdate` as the text grows;
@@ -519,7 +520,10 @@ def stream(
     It is a generator: checks (InputError "input_empty", "input_too_long", "input_not_text",
     "bad_model", "bad_mode", "prompt_too_long") and the model load (``progress`` follows a first
     GGUF conversion) happen on the first ``next()``. Setting ``stop`` ends the generation after
-    the current token (stop_reason "stopped"); closing the generator early stops it too."""
+    the current token (stop_reason "stopped"); closing the generator early stops it too.
+    ``stop_strings`` (for the tasks that prompt a decoder, e.g. a few-shot prompt that must end
+    at a newline) end the generation once the output ends with one of them (stop_reason
+    "stop_string"); that text stays in the output."""
     o = options(**opts)
     value = text.clean(prompt, field="prompt")
     spec = spec_for(model_key, profile)
@@ -560,6 +564,7 @@ def stream(
         max_time=o.max_time,  # always set: no generation outlives it
         repetition_penalty=o.repetition_penalty,
         stopping_criteria=StoppingCriteriaList([stopper]),
+        **({"stop_strings": list(stop_strings), "tokenizer": tok} if stop_strings else {}),
         eos_token_id=eos or None,
         pad_token_id=tok.pad_token_id if tok.pad_token_id is not None else (eos[0] if eos else None),
         # Raw logits and processed scores of every step, for the next-token view.
@@ -624,6 +629,8 @@ def stream(
         reason = "stopped"
     elif generated and generated[-1] in eos:
         reason = "eos"
+    elif stop_strings and any(tok.decode(generated, skip_special_tokens=True).endswith(x) for x in stop_strings):
+        reason = "stop_string"
     elif len(generated) >= o.max_new_tokens:
         reason = "max_new_tokens"
     else:
@@ -652,10 +659,11 @@ def generate(
     profile: str | None = None,
     stop: threading.Event | None = None,
     progress: models.ConvertProgress | None = None,
+    stop_strings: tuple[str, ...] = (),
     **opts: object,
 ) -> GenerationResult:
     """:func:`stream` run to the end: the finished result."""
-    for update in stream(prompt, model_key, profile, stop, progress, **opts):
+    for update in stream(prompt, model_key, profile, stop, progress, stop_strings, **opts):
         if update.done and update.result is not None:
             return update.result
     raise RuntimeError("generation ended without a result")  # unreachable: stream always ends with one

@@ -82,6 +82,7 @@ EN: dict[str, str] = {
     "stop_eos": "end of text",
     "stop_stopped": "the Stop button",
     "stop_max_time": "the time limit",
+    "stop_stop_string": "the end of the line",
     "next_heading": "### Next-token view",
     "next_help": "For each generated token: the model's top candidates before sampling (raw) and the distribution actually sampled from after temperature, top-k and top-p.",
     "next_step": "Step",
@@ -210,6 +211,7 @@ ZH: dict[str, str] = {
     "stop_eos": "文本结束",
     "stop_stopped": "停止按钮",
     "stop_max_time": "时间上限",
+    "stop_stop_string": "行尾",
     "next_heading": "### 下一个词元",
     "next_help": "每个生成的词元：采样前模型的候选（原始分布），以及经过温度、top-k、top-p 之后真正用于采样的分布。",
     "next_step": "步骤",
@@ -262,6 +264,15 @@ ZH: dict[str, str] = {
     "internal_error": "服务器出错了，错误已记录，请重试。",
     "model_unavailable_banner": "此标签页无法运行：{message}",
 }
+
+# Each tab built later keeps its texts in its own module (same keys in both languages); they
+# join the one catalogue here, and a key may be defined once only.
+from . import strings_qa, strings_seq2seq  # noqa: E402
+
+for _extra in (strings_seq2seq, strings_qa):
+    assert not (set(_extra.EN) & set(EN)), f"{_extra.__name__} redefines {set(_extra.EN) & set(EN)}"
+    EN.update(_extra.EN)
+    ZH.update(_extra.ZH)
 
 CATALOG: dict[str, dict[str, str]] = {"en": EN, "zh-CN": ZH}
 
