@@ -266,7 +266,7 @@ _TINY_MARIAN = ModelSpec(
     prefixes={"translation:zh": ">>cmn_Hans<< "},
     tiny_config={"model_type": "marian", "d_model": 32, "encoder_layers": 2, "decoder_layers": 2,
                  "encoder_attention_heads": 4, "decoder_attention_heads": 4, "encoder_ffn_dim": 64,
-                 "decoder_ffn_dim": 64, **_TINY_SEQ2SEQ},
+                 "decoder_ffn_dim": 64, "forced_eos_token_id": None, **_TINY_SEQ2SEQ},
 )
 _TINY_T5 = ModelSpec(
     key="tiny-t5",

@@ -298,11 +298,10 @@ def _llm_attribution_class() -> type:
         returns one generated token's log-probability (Lime, KernelShap: one number per run);
         otherwise Captum's per-token layout ``[total, token_0, ..., token_n-1]``."""
 
-        def setup(self, encode: Callable[[str], list[int]], output_ids: list[int], pad_id: int, context: Callable) -> None:
-            self._encode = encode
-            self._output_ids = list(output_ids)
-            self._pad_id = pad_id
-            self._context = context
+        def setup(self, score: Callable[[list[str]], torch.Tensor]) -> None:
+            """``score`` maps model-input texts to their (rows, n_out) output log-probabilities:
+            the task's one batched scoring function."""
+            self._score = score
             self._cache: dict[tuple[bool, ...], torch.Tensor] = {}
             self.column: int | None = None
 
@@ -313,8 +312,7 @@ def _llm_attribution_class() -> type:
             todo = list(dict.fromkeys(k for k in keys if k not in self._cache))
             if todo:
                 texts = [inp.to_model_input(torch.tensor([k], dtype=torch.long)) for k in todo]
-                logp = _teacher_forced_logprobs(self.model, [self._encode(t) for t in texts], self._output_ids, self._pad_id, self._context)
-                for k, row in zip(todo, logp):
+                for k, row in zip(todo, self._score(texts)):
                     self._cache[k] = row
             per_token = torch.stack([self._cache[k] for k in keys]).to(self.device)
             if self.column is not None:
@@ -356,21 +354,10 @@ def _template_input(prompt_text: str, user_span: tuple[int, int], words: list[Sp
     return TextTemplateInput(fill, values=values, baselines=[""] * len(values))
 
 
-def _perturbation(loaded: Any, prompt_text: str, user_span: tuple[int, int], words: list[Span], output_ids: list[int],
-                  method: str, opts: dict[str, int], report: Callable[[int], None]) -> tuple[np.ndarray, int]:
-    from captum._utils.models.linear_model import SkLearnRidge
-    from captum.attr import FeatureAblation, KernelShap, Lime, ShapleyValues
-
-    n_words, n_out = len(words), len(output_ids)
-    counting = _CountingModel(loaded.model, on_rows=report)
-    exact = method == "shap" and _exact_shapley(n_words, opts["shap_evals"])
-    if method == "lime":
-        # The lime package's own surrogate (Ridge, alpha=1), as the sentiment tab's LIME; Captum's
-        # default Lasso(alpha=0.01) zeroes every word whose effect is under ~0.01 nats.
-        algorithm = Lime(counting, interpretable_model=SkLearnRidge(alpha=1.0))
-    else:
-        algorithm = {"feature_ablation": FeatureAblation, "shap": ShapleyValues if exact else KernelShap}[method](counting)
-    llm = _llm_attribution_class()(algorithm, _IdTokens(), attr_target="log_prob")
+def decoder_scorer(loaded: Any, output_ids: list[int], on_rows: Callable[[int], None] | None = None) -> tuple[Callable[[list[str]], torch.Tensor], "_CountingModel"]:
+    """The batched scoring function of a decoder: model-input texts -> (rows, n_out) teacher-forced
+    log-probabilities of ``output_ids``; and the counting wrapper whose ``rows`` it advances."""
+    counting = _CountingModel(loaded.model, on_rows=on_rows)
     fallback = _fallback_token_id(loaded.tokenizer)
 
     def encode(t: str) -> list[int]:
@@ -381,9 +368,33 @@ def _perturbation(loaded: Any, prompt_text: str, user_span: tuple[int, int], wor
         return [bos if isinstance(bos, int) else fallback]  # nothing left to condition on: BOS alone
 
     pad = loaded.tokenizer.pad_token_id if loaded.tokenizer.pad_token_id is not None else fallback
-    llm.setup(encode, output_ids, pad, loaded.scoring_context)
+
+    def score(texts: list[str]) -> torch.Tensor:
+        return _teacher_forced_logprobs(counting, [encode(t) for t in texts], output_ids, pad, loaded.scoring_context)
+
+    return score, counting
+
+
+def perturbation(prompt_text: str, user_span: tuple[int, int], words: list[Span], n_out: int, method: str,
+                 opts: dict[str, int], score: Callable[[list[str]], torch.Tensor], counting: Any) -> tuple[np.ndarray, int]:
+    """Feature ablation, LIME or SHAP (Captum) over the ``words`` of ``prompt_text[user_span]``,
+    explaining each of ``n_out`` output log-probabilities that ``score`` returns for a model
+    input text. Returns the (n_out, n_words) matrix and the model rows ``counting`` saw."""
+    from captum._utils.models.linear_model import SkLearnRidge
+    from captum.attr import FeatureAblation, KernelShap, Lime, ShapleyValues
+
+    n_words = len(words)
+    exact = method == "shap" and _exact_shapley(n_words, opts["shap_evals"])
+    if method == "lime":
+        # The lime package's own surrogate (Ridge, alpha=1), as the sentiment tab's LIME; Captum's
+        # default Lasso(alpha=0.01) zeroes every word whose effect is under ~0.01 nats.
+        algorithm = Lime(counting, interpretable_model=SkLearnRidge(alpha=1.0))
+    else:
+        algorithm = {"feature_ablation": FeatureAblation, "shap": ShapleyValues if exact else KernelShap}[method](counting)
+    llm = _llm_attribution_class()(algorithm, _IdTokens(), attr_target="log_prob")
+    llm.setup(score)
     inp = _template_input(prompt_text, user_span, words)
-    target = torch.tensor(output_ids)
+    target = torch.zeros(n_out, dtype=torch.long)  # unused by our forward; Captum wants one per output
     batch = {"perturbations_per_eval": BATCH_ROWS}
     if method == "feature_ablation" or exact:
         # Captum asks for these rows a few at a time (the unperturbed input alone first; exact
@@ -501,7 +512,8 @@ def attribute(
             if name == "integrated_gradients":
                 matrix, evaluations = _integrated_gradients(loaded, prompt_text, (us, ue), words, output_ids, opts, report)
             else:
-                matrix, evaluations = _perturbation(loaded, prompt_text, (us, ue), words, output_ids, name, opts, report)
+                score, counting = decoder_scorer(loaded, output_ids, report)
+                matrix, evaluations = perturbation(prompt_text, (us, ue), words, len(output_ids), name, opts, score, counting)
     seconds = time.perf_counter() - started
     if progress is not None:
         progress(1.0, name)  # repeated samples run once: the plan is an upper bound

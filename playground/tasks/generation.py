@@ -37,7 +37,7 @@ MAX_PROMPT_TOKENS = 512  # the whole model input (chat template included)
 TOP_CANDIDATES = 10  # candidates kept per step for the next-token view
 MAX_TIME_CAP = 60.0  # seconds; no client can raise a generation's time limit above this
 MODES = ("chat", "plain")
-STOP_REASONS = ("max_new_tokens", "eos", "stopped", "max_time")
+STOP_REASONS = ("max_new_tokens", "eos", "stopped", "max_time", "stop_string")
 # How long the reader waits past max_time for the worker before giving up on it: the worker
 # stops itself at max_time; this only guards against a wedged thread.
 _GRACE_S = 30.0
@@ -183,12 +183,14 @@ def _encode(tokenizer: Any, s: str, add_special_tokens: bool) -> tuple[list[int]
         return list(tokenizer(s, add_special_tokens=add_special_tokens)["input_ids"]), None
 
 
-def prepare(prompt: str, mode: str, loaded: models.LoadedModel) -> Prepared:
+def prepare(prompt: str, mode: str, loaded: models.LoadedModel, max_chars: int = LIMITS.max_chars,
+            max_prompt_tokens: int = MAX_PROMPT_TOKENS) -> Prepared:
     """The exact model input for ``prompt``. Chat: the model's chat template around one user
     message, with the assistant's turn opened. Plain: the prompt itself, after the start token
     the tokenizer adds (Gemma's ``<bos>``), which is written into ``prompt_text`` so that
-    ``prompt_text`` is always exactly what the model reads."""
-    prompt = text.clean(prompt, field="prompt")
+    ``prompt_text`` is always exactly what the model reads. (The tasks that wrap a user's text in
+    an instruction raise ``max_chars`` and ``max_prompt_tokens``: they bound the user's part.)"""
+    prompt = text.clean(prompt, field="prompt", max_chars=max_chars)
     mode = resolve_mode(mode, loaded.spec)
     tok = loaded.tokenizer
     if mode == "chat":
@@ -217,7 +219,7 @@ def prepare(prompt: str, mode: str, loaded: models.LoadedModel) -> Prepared:
             offsets = [(cuts[i], cuts[i + 1]) for i in range(lead)] + [
                 (s + len(prefix), e + len(prefix)) for s, e in offsets[lead:]
             ]
-    limit = min(MAX_PROMPT_TOKENS, _max_positions(loaded.model) - 1)
+    limit = min(max_prompt_tokens, _max_positions(loaded.model) - 1)
     if len(ids) > limit:
         raise InputError(
             "prompt_too_long",
@@ -512,6 +514,8 @@ def stream(
     stop: threading.Event | None = None,
     progress: models.ConvertProgress | None = None,
     stop_strings: tuple[str, ...] = (),
+    max_chars: int = LIMITS.max_chars,
+    max_prompt_tokens: int = MAX_PROMPT_TOKENS,
     **opts: object,
 ) -> Iterator[GenerationUpdate]:
     """Generate an answer to ``prompt`` and yield :class:`GenerationUpdate` as the text grows;
@@ -525,11 +529,11 @@ def stream(
     at a newline) end the generation once the output ends with one of them (stop_reason
     "stop_string"); that text stays in the output."""
     o = options(**opts)
-    value = text.clean(prompt, field="prompt")
+    value = text.clean(prompt, field="prompt", max_chars=max_chars)
     spec = spec_for(model_key, profile)
     mode = resolve_mode(o.mode, spec)  # before loading: a wrong mode costs no load
     loaded = models.load(spec, progress)
-    prep = prepare(value, mode, loaded)
+    prep = prepare(value, mode, loaded, max_chars, max_prompt_tokens)
     tok, model = loaded.tokenizer, loaded.model
     n_prompt = len(prep.input_ids)
     # A model with learned positions (GPT-2) cannot go past its context: cap the new tokens.
@@ -660,10 +664,12 @@ def generate(
     stop: threading.Event | None = None,
     progress: models.ConvertProgress | None = None,
     stop_strings: tuple[str, ...] = (),
+    max_chars: int = LIMITS.max_chars,
+    max_prompt_tokens: int = MAX_PROMPT_TOKENS,
     **opts: object,
 ) -> GenerationResult:
     """:func:`stream` run to the end: the finished result."""
-    for update in stream(prompt, model_key, profile, stop, progress, stop_strings, **opts):
+    for update in stream(prompt, model_key, profile, stop, progress, stop_strings, max_chars, max_prompt_tokens, **opts):
         if update.done and update.result is not None:
             return update.result
     raise RuntimeError("generation ended without a result")  # unreachable: stream always ends with one

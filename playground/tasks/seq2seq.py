@@ -1,0 +1,456 @@
+"""Text in, text out: the engine behind the Summarization and Translation tabs.
+
+Two model families give one result and one set of views:
+
+- **encoder-decoder** (BART, Marian, T5): the source (after the model's task prefix, e.g. T5's
+  "translate English to German: ") goes to the encoder; ``model.generate`` writes the output.
+- **decoder** (SmolLM2, Gemma): the task module wraps the source in an instruction (chat models)
+  or a few-shot prompt (base models) and :func:`playground.tasks.generation.generate` writes
+  the output; the source's position inside that prompt is kept, so attention and attribution
+  look at the source alone.
+
+Either way a :class:`Seq2SeqResult` holds the exact model input text, where the source sits in
+it, and the output tokens, so :func:`attention` (cross-attention: output x source; encoder
+self-attention: source x source; decoder self-attention: output x output) and :func:`explain`
+(per output token, to the source words, via :mod:`playground.explain.generation_attribution` or
+:mod:`playground.explain.seq2seq_attribution`) work on both. Both views come in words, not
+sub-word pieces (Chinese grouped by jieba, byte pieces joined).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+
+from .. import config, models, text
+from ..config import LIMITS
+from ..errors import InputError
+from ..explain import generation_attribution, seq2seq_attribution
+from ..explain.base import Option
+from ..explain.generation_attribution import GenerationAttribution
+from ..text import Span
+from . import generation
+
+MAX_TIME = 30.0  # seconds: no summary or translation runs longer
+# The decoders' prompt (instruction + source) may be longer than the Generation tab's.
+DECODER_PROMPT_TOKENS = 1024
+# Sources longer than this many tokens are cut (and the result says so): the model's own context
+# where it is smaller.
+MAX_SOURCE_TOKENS = 768
+
+
+@dataclass(frozen=True)
+class Prompt:
+    """How a decoder is asked for a task: ``head + source + tail`` is the user message (chat)
+    or the whole prompt (plain); ``stop`` ends a few-shot answer at the end of its line."""
+
+    head: str
+    tail: str = ""
+    stop: tuple[str, ...] = ()
+
+
+@dataclass
+class Seq2SeqResult:
+    """One summary or translation, with everything the views need.
+
+    ``model_text[source_span[0]:source_span[1]]`` is the source as the model read it (``source``
+    cut to the model's context when ``truncated``). Encoder-decoders: ``model_text`` is task
+    prefix + source, fed to the encoder with the tokenizer's special tokens, and the decoder
+    read ``decoder_prefix`` (start token, forced first token) before ``output_ids``. Decoders:
+    ``model_text`` is the whole prompt (template and instruction included, special tokens
+    written out) and ``decoder_prefix`` is empty."""
+
+    task: str
+    model_key: str
+    model: str
+    profile: str
+    family: str  # "encoder-decoder" or "decoder"
+    source: str
+    truncated: bool
+    model_text: str
+    source_span: tuple[int, int]
+    decoder_prefix: list[int]
+    output_ids: list[int]
+    output_tokens: list[str]  # the text each output token adds
+    text: str
+    seconds: float
+    tokens_per_s: float
+    stop_reason: str
+    options: dict[str, Any] = field(default_factory=dict)
+    target: str | None = None  # translation: "zh", "fr", "de"
+
+    @property
+    def source_used(self) -> str:
+        return self.model_text[self.source_span[0] : self.source_span[1]]
+
+    def output_words(self) -> tuple[list[Span], list[int | None]]:
+        """The output in words (offsets into the joined output tokens) and each output token's
+        word (None for a token of pure whitespace)."""
+        return _token_words(self.output_tokens)
+
+    def to_dict(self) -> dict[str, Any]:
+        words, _ = self.output_words()
+        return {
+            "task": self.task,
+            "output": self.text,
+            "model": self.model,
+            "model_key": self.model_key,
+            "family": self.family,
+            "target": self.target,
+            "truncated": self.truncated,
+            "source_used": self.source_used,
+            "tokens": list(self.output_tokens),
+            "words": [w.to_dict() for w in words],
+            "n_tokens": len(self.output_ids),
+            "seconds": round(self.seconds, 4),
+            "tokens_per_s": round(self.tokens_per_s, 2),
+            "stop_reason": self.stop_reason,
+            "options": dict(self.options),
+        }
+
+
+# --------------------------------------------------------------------------------------------
+# Words of an output given as token texts
+
+
+def _token_words(token_texts: list[str]) -> tuple[list[Span], list[int | None]]:
+    joined = "".join(token_texts)
+    cuts = np.cumsum([0] + [len(t) for t in token_texts]).tolist()
+    offsets = [(cuts[i], cuts[i + 1]) for i in range(len(token_texts))]
+    units = text.words(joined)
+    return units, text.piece_to_word(offsets, units)
+
+
+def group_rows(matrix: np.ndarray, row_word: list[int | None], n_words: int, how: str = "sum") -> np.ndarray:
+    """Rows of per-token values pooled into per-word rows: ``sum`` for attributions (the
+    log-probabilities of a word's tokens add up), ``mean`` for attention rows (each stays a
+    distribution)."""
+    out = np.zeros((n_words,) + matrix.shape[1:])
+    counts = np.zeros(n_words)
+    for r, w in enumerate(row_word):
+        if w is not None:
+            out[w] += matrix[r]
+            counts[w] += 1
+    if how == "mean":
+        out /= np.maximum(counts, 1).reshape((-1,) + (1,) * (matrix.ndim - 1))
+    return out
+
+
+# --------------------------------------------------------------------------------------------
+# Models
+
+
+def spec_for(task: str, model_key: object, profile: str | None = None, target: str | None = None) -> config.ModelSpec:
+    """The registry entry for ``model_key`` in ``task`` (None: the default, or for translation the
+    first model that writes ``target``). Anything not registered is InputError "bad_model"."""
+    if profile is not None and profile not in config.PROFILES:
+        raise ValueError(f"unknown profile {profile!r}")
+    choices = config.choices_for(task, profile)
+    if model_key in (None, ""):
+        usable = [s for s in choices if target is None or target in s.targets]
+        spec = usable[0] if usable else None
+        if spec is None:
+            raise InputError("model_no_target", "No model here translates into '{target}'.", target=str(target))
+        return spec
+    spec = next((s for s in choices if isinstance(model_key, str) and s.key == model_key), None)
+    if spec is None:
+        raise InputError("bad_model", "Unknown model '{model}'. Choose one of: {models}.", model=str(model_key)[:60],
+                         models=", ".join(s.key for s in choices))
+    return spec
+
+
+def _max_source_tokens(model: Any) -> int:
+    cfg = model.config
+    n = getattr(cfg, "max_position_embeddings", None) or getattr(cfg, "n_positions", None) or 512
+    return int(min(MAX_SOURCE_TOKENS, n - 2))
+
+
+def _cut(tokenizer: Any, source: str, limit: int) -> tuple[str, bool]:
+    """``source`` cut at a token boundary to at most ``limit`` tokens (no special tokens)."""
+    enc = tokenizer(source, add_special_tokens=False, return_offsets_mapping=True)
+    if len(enc["input_ids"]) <= limit:
+        return source, False
+    end = int(enc["offset_mapping"][limit - 1][1])
+    return source[:end], True
+
+
+# --------------------------------------------------------------------------------------------
+# Running the model
+
+
+def _special_ids(tokenizer: Any) -> set[int]:
+    return {int(i) for i in tokenizer.all_special_ids}
+
+
+def _run_encoder_decoder(loaded: models.LoadedModel, model_text: str, min_new: int, max_new: int) -> tuple[list[int], list[int], float, str]:
+    """Generate from ``model_text``; returns (decoder prefix, output ids, seconds, stop reason)."""
+    tok, model = loaded.tokenizer, loaded.model
+    enc = tok(model_text, return_tensors="pt").to(loaded.device)
+    special = _special_ids(tok)
+    keep = {tok.eos_token_id, getattr(model.generation_config, "forced_eos_token_id", None)}
+    suppress = [i for i in (tok.pad_token_id, tok.unk_token_id) if i is not None and i not in keep]
+    started = time.perf_counter()
+    with torch.inference_mode(), models.guard_oom():
+        out = model.generate(
+            **enc,
+            min_new_tokens=min_new,
+            max_new_tokens=max_new,
+            max_time=MAX_TIME,
+            suppress_tokens=suppress or None,  # never write padding (tiny random models would)
+        )
+    seconds = time.perf_counter() - started
+    seq = out[0].tolist()
+    # The decoder's start token and any forced special first tokens (BART's <s>) are the prefix.
+    k = 1
+    while k < len(seq) and seq[k] in special and seq[k] != tok.eos_token_id:
+        k += 1
+    prefix, output = seq[:k], seq[k:]
+    reason = "max_new_tokens"
+    if output and output[-1] == tok.eos_token_id:
+        output, reason = output[:-1], "eos"
+    elif seconds >= MAX_TIME:
+        reason = "max_time"
+    while output and output[-1] in special:  # trailing padding of a finished sequence
+        output = output[:-1]
+    return prefix, output, seconds, reason
+
+
+def run(task: str, source: str, model_key: str | None, profile: str | None, options: dict[str, Any],
+        prompt_for: Callable[[config.ModelSpec], Prompt], prefix_key: str, target: str | None = None,
+        progress: models.ConvertProgress | None = None) -> Seq2SeqResult:
+    """Write the output for ``source`` with the chosen model (see the module docstring).
+    ``prompt_for(spec)`` says how a decoder is asked; ``prefix_key`` names the encoder-decoder's
+    task prefix in ``spec.prefixes``. ``options`` holds ``min_new_tokens`` / ``max_new_tokens``,
+    already clamped by the task."""
+    source = text.clean(source, field="text")
+    spec = spec_for(task, model_key, profile, target)
+    if target is not None and target not in spec.targets:
+        raise InputError("model_no_target", "The model '{model}' does not translate into '{target}'.",
+                         model=spec.display, target=target)
+    loaded = models.load(spec, progress)
+    tok = loaded.tokenizer
+    min_new, max_new = int(options.get("min_new_tokens", 1)), int(options["max_new_tokens"])
+    profile = profile or config.active_profile()
+    if spec.encoder_decoder:
+        prefix = spec.prefixes.get(prefix_key, "")
+        limit = _max_source_tokens(loaded.model) - len(tok(prefix, add_special_tokens=False)["input_ids"]) - 1
+        used, truncated = _cut(tok, source, limit)
+        model_text = prefix + used
+        decoder_prefix, output_ids, seconds, reason = _run_encoder_decoder(loaded, model_text, min_new, max_new)
+        span = (len(prefix), len(model_text))
+        family = "encoder-decoder"
+    else:
+        ask = prompt_for(spec)
+        used, truncated = _cut(tok, source, MAX_SOURCE_TOKENS)
+        message = ask.head + used + ask.tail
+        result = generation.generate(
+            message, spec.key, profile, stop_strings=ask.stop, max_chars=len(message),
+            max_prompt_tokens=DECODER_PROMPT_TOKENS, temperature=0, max_new_tokens=max_new, max_time=MAX_TIME,
+            mode="chat" if spec.chat else "plain",
+        )
+        output_ids = list(result.output_ids)
+        # A few-shot answer ends at its newline; the newline (and trailing space) is not output.
+        texts = generation_attribution.output_token_texts(tok, output_ids)
+        while output_ids and not texts[-1].strip():
+            output_ids, texts = output_ids[:-1], texts[:-1]
+        start = result.user_span[0] + len(ask.head)
+        model_text, span, decoder_prefix = result.prompt_text, (start, start + len(used)), []
+        seconds, reason = result.seconds, result.stop_reason
+        family = "decoder"
+    tokens = generation_attribution.output_token_texts(tok, output_ids)
+    n = len(output_ids)
+    return Seq2SeqResult(
+        task=task, model_key=spec.key, model=spec.display, profile=profile, family=family, source=source,
+        truncated=truncated, model_text=model_text, source_span=span, decoder_prefix=decoder_prefix,
+        output_ids=output_ids, output_tokens=tokens, text="".join(tokens).strip(), seconds=seconds,
+        tokens_per_s=n / seconds if seconds > 0 else 0.0, stop_reason=reason,
+        options={"min_new_tokens": min_new, "max_new_tokens": max_new}, target=target,
+    )
+
+
+def bounded(bounds: dict[str, Option], given: dict[str, Any]) -> dict[str, Any]:
+    """Every option clamped to its bounds (unknown names dropped); min never above max."""
+    values = {name: o.clamp(given.get(name, o.default) if given.get(name) is not None else o.default) for name, o in bounds.items()}
+    if "min_new_tokens" in values and "max_new_tokens" in values:
+        values["min_new_tokens"] = min(values["min_new_tokens"], values["max_new_tokens"])
+    return values
+
+
+def loaded_for(result: Seq2SeqResult) -> models.LoadedModel:
+    """The model that wrote ``result`` (loaded once, cached)."""
+    spec = spec_for(result.task, result.model_key, result.profile)
+    return models.load(spec)
+
+
+# --------------------------------------------------------------------------------------------
+# Attention
+
+
+@dataclass(frozen=True)
+class Seq2SeqAttention:
+    """Attention in words. ``cross[l, h, i, j]``: how much output word i attended to source word
+    j in layer l, head h (rows: the mean over the word's tokens of the attention of the position
+    that wrote each token; columns: the sum over the source word's tokens, so special tokens and
+    a task prefix are left out and a row sums to at most 1). ``encoder``: source x source
+    (for a decoder: the source part of its prompt), ``decoder``: output x output (what each output
+    word attended to among the output words before it)."""
+
+    source_words: list[str]
+    output_words: list[str]
+    cross: np.ndarray
+    encoder: np.ndarray
+    decoder: np.ndarray
+    family: str
+
+    def view(self, kind: str) -> tuple[np.ndarray, list[str], list[str]]:
+        """(attention, row labels, column labels) for ``kind`` in cross / encoder / decoder."""
+        if kind == "encoder":
+            return self.encoder, self.source_words, self.source_words
+        if kind == "decoder":
+            return self.decoder, self.output_words, self.output_words
+        return self.cross, self.output_words, self.source_words
+
+
+KINDS = ("cross", "encoder", "decoder")
+
+
+def _token_word_map(tokenizer: Any, model_text: str, span: tuple[int, int], words: list[Span], add_special: bool) -> tuple[list[int], list[int | None]]:
+    enc = tokenizer(model_text, add_special_tokens=add_special, return_offsets_mapping=True)
+    ids, offsets = list(enc["input_ids"]), [tuple(o) for o in enc["offset_mapping"]]
+    s0, s1 = span
+    local = [(max(s, s0) - s0, min(e, s1) - s0) if e > s and s < s1 and e > s0 else (0, 0) for s, e in offsets]
+    return ids, text.piece_to_word(local, words)
+
+
+def _pool(att: np.ndarray, row_word: list[int | None], n_rows: int, col_word: list[int | None], n_cols: int) -> np.ndarray:
+    """(L, H, tokens, tokens) -> (L, H, words, words): mean over a word's rows, sum over its columns."""
+    cols = np.zeros(att.shape[:3] + (n_cols,))
+    for c, w in enumerate(col_word):
+        if w is not None:
+            cols[..., w] += att[..., c]
+    moved = np.moveaxis(cols, 2, 0)  # rows first, for group_rows
+    return np.moveaxis(group_rows(moved, row_word, n_rows, how="mean"), 0, 2)
+
+
+def attention(result: Seq2SeqResult) -> Seq2SeqAttention:
+    """Cross, encoder and decoder self-attention of ``result`` in words, from one eager forward
+    (teacher-forced over the output it wrote)."""
+    loaded = loaded_for(result)
+    tok, model = loaded.tokenizer, loaded.model
+    source_words = text.words(result.source_used)
+    out_words, out_word_of = result.output_words()
+    if not result.output_ids:
+        raise InputError("nothing_generated", "There is no generated text to explain yet: generate first.")
+    n_out = len(result.output_ids)
+    device = loaded.device
+    if result.family == "encoder-decoder":
+        ids, src_word_of = _token_word_map(tok, result.model_text, result.source_span, source_words, add_special=True)
+        decoder = result.decoder_prefix + result.output_ids[:-1]
+        first = len(result.decoder_prefix) - 1
+        with torch.inference_mode(), models.eager_attention(model), models.guard_oom():
+            out = model(input_ids=torch.tensor([ids], device=device), decoder_input_ids=torch.tensor([decoder], device=device),
+                        output_attentions=True, use_cache=False)
+        cross = torch.stack([a[0, :, first:, :].float() for a in out.cross_attentions]).cpu().numpy()
+        enc = torch.stack([a[0].float() for a in out.encoder_attentions]).cpu().numpy()
+        dec = torch.stack([a[0, :, first:, first + 1 :].float() for a in out.decoder_attentions]).cpu().numpy()
+    else:
+        ids, src_word_of = _token_word_map(tok, result.model_text, result.source_span, source_words, add_special=False)
+        n_prompt = len(ids)
+        seq = ids + result.output_ids[:-1]
+        first = n_prompt - 1
+        with generation._gate(loaded.spec.key).eager(), torch.inference_mode(), models.eager_attention(model), models.guard_oom():
+            out = model(input_ids=torch.tensor([seq], device=device), output_attentions=True, use_cache=False)
+        att = out.attentions
+        cross = torch.stack([a[0, :, first:, :n_prompt].float() for a in att]).cpu().numpy()
+        enc = torch.stack([a[0, :, :n_prompt, :n_prompt].float() for a in att]).cpu().numpy()
+        dec = torch.stack([a[0, :, first:, first + 1 :].float() for a in att]).cpu().numpy()
+    n_src, n_ow = len(source_words), len(out_words)
+    # Decoder self-attention columns are the output tokens 0..n-2 as inputs (the last one is never read).
+    dec_cols = out_word_of[: n_out - 1]
+    return Seq2SeqAttention(
+        source_words=[w.text for w in source_words],
+        output_words=[w.text for w in out_words],
+        cross=_pool(cross, out_word_of, n_ow, src_word_of, n_src),
+        encoder=_pool(enc, src_word_of, n_src, src_word_of, n_src),
+        decoder=_pool(dec, out_word_of, n_ow, dec_cols, n_ow),
+        family=result.family,
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# Attribution
+
+
+@dataclass
+class Seq2SeqExplanation:
+    """One method's attribution in words: ``matrix[i, j]`` is how much source word j raised the
+    log-probability of output word i (the sum over the word's tokens); ``tokens`` keeps the
+    per-token result."""
+
+    method: str
+    source_words: list[Span]
+    output_words: list[Span]
+    matrix: np.ndarray
+    tokens: GenerationAttribution
+    evaluations: int
+    seconds: float
+    options: dict[str, int]
+
+    def for_output(self, i: int | None) -> np.ndarray:
+        """Source-word scores for output word ``i``; None: the whole output."""
+        return self.matrix.sum(axis=0) if i is None else self.matrix[int(i)]
+
+    def alignment(self, top: int = 2, share: float = 0.5) -> list[dict[str, Any]]:
+        """Each output word linked to its strongest source word(s): the best one, and up to
+        ``top`` with a positive score of at least ``share`` x the best."""
+        links = []
+        for i, row in enumerate(self.matrix):
+            if not len(row):
+                break
+            order = np.argsort(-row)
+            best = float(row[order[0]])
+            chosen = [int(j) for j in order[:top] if row[j] > 0 and (j == order[0] or row[j] >= share * best)]
+            links.append({"output": i, "sources": chosen, "scores": [float(row[j]) for j in chosen]})
+        return links
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "method": self.method,
+            "source_words": [w.to_dict() for w in self.source_words],
+            "output_words": [w.to_dict() for w in self.output_words],
+            "matrix": [[float(v) for v in row] for row in self.matrix],
+            "alignment": self.alignment(),
+            "evaluations": int(self.evaluations),
+            "seconds": round(float(self.seconds), 4),
+            "options": dict(self.options),
+            "tokens": self.tokens.to_dict(),
+        }
+
+
+def explain(result: Seq2SeqResult, method: str, options: dict | None = None,
+            progress: generation_attribution.Progress | None = None) -> Seq2SeqExplanation:
+    """Attribute every output token of ``result`` to the source words with ``method`` (feature
+    ablation, LIME, SHAP, integrated gradients), then pool tokens into output words."""
+    loaded = loaded_for(result)
+    if result.family == "encoder-decoder":
+        per_token = seq2seq_attribution.attribute(loaded, result.model_text, result.source_span, result.decoder_prefix,
+                                                  result.output_ids, method, options, progress)
+    else:
+        with generation._gate(loaded.spec.key).eager():  # never while a generation runs on this model
+            per_token = generation_attribution.attribute(loaded, result.model_text, result.source_span,
+                                                         result.output_ids, method, options, progress)
+    out_words, out_word_of = result.output_words()
+    matrix = group_rows(per_token.matrix, out_word_of, len(out_words))
+    return Seq2SeqExplanation(
+        method=per_token.method, source_words=per_token.words, output_words=out_words, matrix=matrix, tokens=per_token,
+        evaluations=per_token.evaluations, seconds=per_token.seconds, options=per_token.options,
+    )
+
+
+__all__ = ["KINDS", "Prompt", "Seq2SeqAttention", "Seq2SeqExplanation", "Seq2SeqResult", "attention", "bounded",
+           "explain", "run", "spec_for"]

@@ -1,0 +1,51 @@
+"""Summarization: an encoder-decoder summarizer (DistilBART-CNN on the hub) or a decoder asked for
+a summary (offline: SmolLM2-135M-Instruct, Gemma-3-270M). The engine is
+:mod:`playground.tasks.seq2seq`; this module says how to ask and which lengths are allowed."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .. import config, models
+from ..explain.base import Option
+from . import seq2seq
+from .seq2seq import Prompt, Seq2SeqResult
+
+NAME = "summarization"
+
+# Bounded on the server; the UI's sliders are built from these.
+BOUNDS: dict[str, Option] = {
+    o.name: o
+    for o in (
+        Option("min_new_tokens", 8, 0, 128, "sum_min_new_tokens"),
+        Option("max_new_tokens", 80, 8, 256, "sum_max_new_tokens"),
+    )
+}
+
+# A base model has no instructions to follow: one worked example shows the pattern, and the
+# answer ends at the end of its line.
+_EXAMPLE = (
+    "Text: The city council voted on Tuesday to close the old bridge over the river for repairs. "
+    "Engineers found cracks in two of its supports last month. The work will take about six months, "
+    "and buses will use the new bridge to the north in the meantime.\n"
+    "Summary: The old river bridge will close for six months of repairs after engineers found cracks, "
+    "and buses will be rerouted.\n\n"
+)
+
+
+def prompt_for(spec: config.ModelSpec) -> Prompt:
+    """The instruction (chat models) or few-shot prompt (base models) around the source."""
+    if spec.chat:
+        return Prompt(head="Summarize the following text in one or two sentences.\n\n")
+    return Prompt(head=_EXAMPLE + "Text: ", tail="\nSummary:", stop=("\n",))
+
+
+def options(**given: Any) -> dict[str, int]:
+    """Length options clamped to :data:`BOUNDS` (min never above max)."""
+    return seq2seq.bounded(BOUNDS, given)
+
+
+def summarize(text: str, model_key: str | None = None, profile: str | None = None,
+              progress: models.ConvertProgress | None = None, **opts: Any) -> Seq2SeqResult:
+    """Summarize ``text`` (see :func:`playground.tasks.seq2seq.run`)."""
+    return seq2seq.run(NAME, text, model_key, profile, options(**opts), prompt_for, "summarization", progress=progress)

@@ -1,0 +1,62 @@
+"""Translation from English into Chinese, French or German: an encoder-decoder (OPUS-MT Marian,
+T5 on the hub) or a decoder asked for it (offline: Gemma-3-270M few-shot, SmolLM2-135M-Instruct).
+The engine is :mod:`playground.tasks.seq2seq`; this module says how to ask."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .. import config, models
+from ..errors import InputError
+from ..explain.base import Option
+from . import seq2seq
+from .seq2seq import Prompt, Seq2SeqResult
+
+NAME = "translation"
+TARGETS: dict[str, str] = {"zh": "Chinese", "fr": "French", "de": "German"}
+
+BOUNDS: dict[str, Option] = {o.name: o for o in (Option("max_new_tokens", 96, 8, 256, "tr_max_new_tokens"),)}
+
+# Two worked examples per language for base models (none of them is in assets/eval).
+_SHOTS: dict[str, list[tuple[str, str]]] = {
+    "zh": [("The house is wonderful.", "房子很棒。"), ("Where is the train station?", "火车站在哪里？")],
+    "fr": [("The house is wonderful.", "La maison est magnifique."), ("Where is the train station?", "Où est la gare ?")],
+    "de": [("The house is wonderful.", "Das Haus ist wunderbar."), ("Where is the train station?", "Wo ist der Bahnhof?")],
+}
+
+
+def check_target(target: object) -> str:
+    """A supported target language code, or InputError "bad_target_language"."""
+    code = str(target or "").strip().lower()
+    if code not in TARGETS:
+        raise InputError("bad_target_language", "Unsupported target language '{target}'. Choose one of: {targets}.",
+                         target=str(target)[:20], targets=", ".join(TARGETS))
+    return code
+
+
+def prompt_for_target(target: str) -> Any:
+    def prompt_for(spec: config.ModelSpec) -> Prompt:
+        language = TARGETS[target]
+        if spec.chat:
+            return Prompt(head=f"Translate this English text into {language}. Reply with the translation only.\n\n")
+        shots = "".join(f"English: {en}\n{language}: {tr}\n\n" for en, tr in _SHOTS[target])
+        return Prompt(head=shots + "English: ", tail=f"\n{language}:", stop=("\n",))
+
+    return prompt_for
+
+
+def options(**given: Any) -> dict[str, int]:
+    return seq2seq.bounded(BOUNDS, given)
+
+
+def models_for(target: str, profile: str | None = None) -> list[config.ModelSpec]:
+    """The models that write ``target`` (the first is the default)."""
+    return [s for s in config.choices_for(NAME, profile) if target in s.targets]
+
+
+def translate(text: str, target: str = "zh", model_key: str | None = None, profile: str | None = None,
+              progress: models.ConvertProgress | None = None, **opts: Any) -> Seq2SeqResult:
+    """Translate English ``text`` into ``target`` (see :func:`playground.tasks.seq2seq.run`)."""
+    code = check_target(target)
+    return seq2seq.run(NAME, text, model_key, profile, {**options(**opts), "min_new_tokens": 1}, prompt_for_target(code),
+                       f"translation:{code}", target=code, progress=progress)
