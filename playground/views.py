@@ -214,3 +214,53 @@ def logit_lens_figure(layers: list[list[tuple[str, float]]], names: list[str] | 
     )
     fig.update_layout(height=max(260, 28 * len(layers) + 100), **_layout(title))
     return fig
+
+
+def cross_attention_figure(att: np.ndarray, rows: list[str], cols: list[str], layer: int, head: int | None,
+                           title: str = "") -> go.Figure:
+    """A rectangular attention map (layers, heads, rows, cols): output words (rows) x source
+    words (columns), one head or the mean over the layer's heads."""
+    m = att[layer].mean(axis=0) if head is None else att[layer, head]
+    ri, ci = list(range(len(rows))), list(range(len(cols)))
+    fig = go.Figure(
+        go.Heatmap(
+            z=m, x=ci, y=ri, colorscale="Blues", zmin=0,
+            hovertemplate="%{y} → %{x}: %{z:.3f}<extra></extra>", colorbar=dict(thickness=12),
+        )
+    )
+    fig.update_layout(
+        height=max(260, min(900, 24 * len(rows) + 160)),
+        xaxis=dict(tickmode="array", tickvals=ci, ticktext=[safe(c, 16) for c in cols], tickangle=-60),
+        yaxis=dict(tickmode="array", tickvals=ri, ticktext=[safe(r, 16) for r in rows], autorange="reversed"),
+        **_layout(title),
+    )
+    return fig
+
+
+def alignment_figure(source: list[str], output: list[str], links: list[dict[str, Any]], title: str = "") -> go.Figure:
+    """Source words along the top, output words along the bottom, each output word linked to its
+    strongest source word(s); a line's width and darkness follow the score."""
+    n = max(len(source), len(output), 1)
+    xs = [i * (n - 1) / max(len(source) - 1, 1) for i in range(len(source))]
+    xo = [i * (n - 1) / max(len(output) - 1, 1) for i in range(len(output))]
+    top = max((s for link in links for s in link["scores"]), default=0.0) or 1.0
+    fig = go.Figure()
+    for link in links:
+        for j, score in zip(link["sources"], link["scores"]):
+            strength = max(0.15, min(1.0, score / top))
+            fig.add_trace(go.Scatter(
+                x=[xo[link["output"]], xs[j]], y=[0, 1], mode="lines", hoverinfo="skip", showlegend=False,
+                line=dict(color=POSITIVE, width=1 + 4 * strength), opacity=0.25 + 0.75 * strength,
+            ))
+    # Annotations rather than text markers: they can be turned, so 60 words still fit a row.
+    for x, w in zip(xs, source):
+        fig.add_annotation(x=x, y=1, text=safe(w, 16), showarrow=False, textangle=-60, xanchor="left", yanchor="bottom")
+    for x, w in zip(xo, output):
+        fig.add_annotation(x=x, y=0, text=safe(w, 16), showarrow=False, textangle=-60, xanchor="right", yanchor="top")
+    fig.add_trace(go.Scatter(x=xs + xo, y=[1] * len(xs) + [0] * len(xo), mode="markers", hoverinfo="skip",
+                             showlegend=False, marker=dict(size=5, color="#444")))
+    fig.update_layout(
+        height=420, xaxis=dict(visible=False, range=[-1, n]), yaxis=dict(visible=False, range=[-0.9, 1.9]),
+        **_layout(title),
+    )
+    return fig

@@ -6,12 +6,12 @@ from __future__ import annotations
 
 from types import ModuleType
 
-from . import generation, sentiment
+from . import generation, sentiment, summarization, translation
 
 TASKS: dict[str, ModuleType | None] = {
     "generation": generation,
-    "summarization": None,
-    "translation": None,
+    "summarization": summarization,
+    "translation": translation,
     "qa": None,
     "sentiment": sentiment,
 }
