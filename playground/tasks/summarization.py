@@ -36,7 +36,9 @@ _EXAMPLE = (
 def prompt_for(spec: config.ModelSpec) -> Prompt:
     """The instruction (chat models) or few-shot prompt (base models) around the source."""
     if spec.chat:
-        return Prompt(head="Summarize the following text in one or two sentences.\n\n")
+        # The instruction after the text: SmolLM2-135M then copies less of it (ROUGE-L 28.2 vs
+        # 27.0 with the instruction first, mean 287 vs 367 characters, first 6 items of the set).
+        return Prompt(head="", tail="\n\nSummarize the text above in one short sentence.")
     return Prompt(head=_EXAMPLE + "Text: ", tail="\nSummary:", stop=("\n",))
 
 
