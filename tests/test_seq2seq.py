@@ -256,3 +256,21 @@ def test_offline_summary_is_shorter_and_keeps_the_key_noun(offline) -> None:
     r = summarization.summarize(paragraph)
     assert r.text and len(r.text) < len(paragraph)
     assert "library" in r.text.lower(), r.text
+
+
+def test_layer_hooks_give_the_same_attention_as_output_attentions(monkeypatch) -> None:
+    """The decoder path keeps each layer's slices as it runs; the plain output_attentions path
+    (the fallback) must give the same numbers."""
+    import contextlib
+
+    r = translation.translate(SOURCE, "fr", "tiny-llama", max_new_tokens=8)
+    hooked = seq2seq.attention(r)
+
+    @contextlib.contextmanager
+    def nothing_hooked(model, keep):
+        yield False
+
+    monkeypatch.setattr(seq2seq, "_each_layer_attention", nothing_hooked)
+    plain = seq2seq.attention(r)
+    for kind in seq2seq.KINDS:
+        assert np.array_equal(hooked.view(kind)[0], plain.view(kind)[0]), kind
