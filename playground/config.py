@@ -256,6 +256,7 @@ _TINY_BART = ModelSpec(
                  "encoder_attention_heads": 4, "decoder_attention_heads": 4, "encoder_ffn_dim": 64,
                  "decoder_ffn_dim": 64, "forced_bos_token_id": None, "forced_eos_token_id": None, **_TINY_SEQ2SEQ},
 )
+# Marian with a real MarianTokenizer (SentencePiece, Python only, no offsets), as opus-mt has.
 _TINY_MARIAN = ModelSpec(
     key="tiny-marian",
     task="translation",
@@ -266,7 +267,7 @@ _TINY_MARIAN = ModelSpec(
     prefixes={"translation:zh": ">>cmn_Hans<< "},
     tiny_config={"model_type": "marian", "d_model": 32, "encoder_layers": 2, "decoder_layers": 2,
                  "encoder_attention_heads": 4, "decoder_attention_heads": 4, "encoder_ffn_dim": 64,
-                 "decoder_ffn_dim": 64, "forced_eos_token_id": None, **_TINY_SEQ2SEQ},
+                 "decoder_ffn_dim": 64, **_TINY_SEQ2SEQ, "tokenizer": "marian-spm"},
 )
 _TINY_T5 = ModelSpec(
     key="tiny-t5",

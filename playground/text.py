@@ -12,6 +12,7 @@ import bisect
 import re
 import threading
 import unicodedata
+from typing import Any
 from dataclasses import dataclass
 
 from .config import LIMITS
@@ -102,3 +103,35 @@ def piece_to_word(offsets: list[tuple[int, int]], units: list[Span]) -> list[int
         else:
             out.append(None)
     return out
+
+
+def encode_with_offsets(tokenizer: Any, text: str, add_special_tokens: bool = True) -> tuple[list[int], list[tuple[int, int]]]:
+    """Token ids of ``text`` and each token's character span in it ((0, 0) for special tokens).
+
+    Fast tokenizers say where each token came from. SentencePiece tokenizers that only exist in
+    Python (Marian's, which opus-mt uses) cannot: their pieces are found again in the text, in
+    order ("▁" is a space; a piece that cannot be found, such as ``<unk>``, covers no text)."""
+    try:
+        enc = tokenizer(text, add_special_tokens=add_special_tokens, return_offsets_mapping=True)
+        if "offset_mapping" in enc:  # a Python-only tokenizer may ignore the request silently
+            return list(enc["input_ids"]), [(int(a), int(b)) for a, b in enc["offset_mapping"]]
+    except (NotImplementedError, ValueError, TypeError):
+        pass
+    ids = list(tokenizer(text, add_special_tokens=add_special_tokens)["input_ids"])
+    special = set(getattr(tokenizer, "all_special_ids", []))
+    offsets: list[tuple[int, int]] = []
+    pos, lost = 0, False
+    for tid, piece in zip(ids, tokenizer.convert_ids_to_tokens(ids)):
+        if tid == getattr(tokenizer, "unk_token_id", None):
+            lost = True  # it stood for some text we cannot see: the next piece may skip it
+        core = str(piece).replace("\u2581", " ").lstrip() if tid not in special else ""
+        if re.fullmatch(r"<0x[0-7][0-9A-F]>", core):  # byte fallback of an ASCII character
+            core = chr(int(core[3:5], 16))
+        at = text.find(core, pos) if core else -1
+        if at < 0 or (text[pos:at].strip() and not lost):  # not found, or only by skipping real text
+            offsets.append((0, 0))
+            lost = lost or bool(core)
+            continue
+        offsets.append((at, at + len(core)))
+        pos, lost = at + len(core), False
+    return ids, offsets

@@ -76,7 +76,34 @@ def _bpe_seq2seq(where: Path) -> object:
     return _bpe(where, seq2seq=True)
 
 
-_TOKENIZERS = {"wordpiece": _wordpiece, "bpe": _bpe, "bpe-seq2seq": _bpe_seq2seq}
+def _marian_spm(where: Path) -> object:
+    """A real ``MarianTokenizer`` (SentencePiece, Python only, as opus-mt's) over a unigram model
+    trained on the corpus: ``</s>`` 0, ``<unk>`` 1, the pieces, ``<pad>`` last (opus-mt's order),
+    with byte fallback so Chinese and any other text encodes."""
+    import io
+    import json
+
+    import sentencepiece as spm
+    from transformers import MarianTokenizer
+
+    model = io.BytesIO()
+    spm.SentencePieceTrainer.train(
+        sentence_iterator=iter(_CORPUS * 4), model_writer=model, vocab_size=600, model_type="unigram",
+        character_coverage=1.0, byte_fallback=True, hard_vocab_limit=False, bos_id=-1, eos_id=-1, unk_id=0,
+        minloglevel=2,
+    )
+    where.mkdir(parents=True, exist_ok=True)
+    (where / "spm.model").write_bytes(model.getvalue())
+    proc = spm.SentencePieceProcessor(model_proto=model.getvalue())
+    pieces = [proc.id_to_piece(i) for i in range(1, proc.get_piece_size())]
+    vocab = {"</s>": 0, "<unk>": 1, **{p: i + 2 for i, p in enumerate(pieces)}}
+    vocab["<pad>"] = len(vocab)
+    (where / "vocab-build.json").write_text(json.dumps(vocab, ensure_ascii=False))
+    return MarianTokenizer(source_spm=str(where / "spm.model"), target_spm=str(where / "spm.model"),
+                           vocab=str(where / "vocab-build.json"), source_lang="en", target_lang="xx")
+
+
+_TOKENIZERS = {"wordpiece": _wordpiece, "bpe": _bpe, "bpe-seq2seq": _bpe_seq2seq, "marian-spm": _marian_spm}
 
 
 def build(spec: ModelSpec, where: Path, seed: int = 0) -> Path:
@@ -85,7 +112,8 @@ def build(spec: ModelSpec, where: Path, seed: int = 0) -> Path:
     import transformers
     from transformers import AutoConfig
 
-    if (where / "model.safetensors").exists() and (where / "tokenizer.json").exists():
+    done = where / ".complete"  # written last: a half-built folder is built again
+    if done.exists():
         return where
     where.mkdir(parents=True, exist_ok=True)
     cfg_kw = dict(spec.tiny_config)
@@ -101,4 +129,5 @@ def build(spec: ModelSpec, where: Path, seed: int = 0) -> Path:
     model = getattr(transformers, spec.architecture)(cfg)
     model.save_pretrained(str(where), safe_serialization=True)
     tokenizer.save_pretrained(str(where))
+    done.write_text("ok\n")
     return where

@@ -206,3 +206,25 @@ def test_piece_to_word_no_units_and_empty_pieces() -> None:
     assert text.piece_to_word([(0, 0), (0, 3)], []) == [None, None]
     units = text.words("ab cd")
     assert text.piece_to_word([(2, 3)], units) == [None]  # a piece covering only the gap
+
+
+def test_offsets_for_a_python_only_sentencepiece_tokenizer() -> None:
+    """Marian's tokenizer (opus-mt) gives no offsets: the pieces are found again in the text."""
+    from playground import config, models
+
+    tok = models.load(config.spec_by_key("translation", "tiny-marian", "tiny")).tokenizer
+    assert not getattr(tok, "is_fast", False)
+    source = "The weather is nice today, 今天天气很好!"
+    ids, offsets = text.encode_with_offsets(tok, source)
+    assert ids == tok(source)["input_ids"]
+    pieces = tok.convert_ids_to_tokens(ids)
+    for piece, (s, e) in zip(pieces, offsets):
+        if e > s:
+            assert source[s:e] == piece.replace("\u2581", " ").strip() or piece.startswith("<0x")
+    covered = "".join(source[s:e] for s, e in offsets)
+    assert covered == source.replace(" ", "")  # every character found, in order
+    assert offsets[-1] == (0, 0)  # </s>
+    # A fast tokenizer's own offsets are used as they are.
+    fast = models.load(config.spec_by_key("translation", "tiny-t5", "tiny")).tokenizer
+    ids, offsets = text.encode_with_offsets(fast, source)
+    assert offsets == [tuple(o) for o in fast(source, return_offsets_mapping=True)["offset_mapping"]]

@@ -109,8 +109,7 @@ def _integrated_gradients(loaded: Any, model_text: str, source_span: tuple[int, 
     from captum.attr import LayerIntegratedGradients
 
     tok, model = loaded.tokenizer, loaded.model
-    enc = tok(model_text, return_offsets_mapping=True)
-    ids, offsets = list(enc["input_ids"]), [tuple(o) for o in enc["offset_mapping"]]
+    ids, offsets = text.encode_with_offsets(tok, model_text, add_special_tokens=True)
     ss, se = source_span
     local = [(max(s, ss) - ss, min(e, se) - ss) if e > s and s < se and e > ss else (0, 0) for s, e in offsets]
     word_of = text.piece_to_word(local, words)

@@ -173,10 +173,10 @@ def _max_source_tokens(model: Any) -> int:
 
 def _cut(tokenizer: Any, source: str, limit: int) -> tuple[str, bool]:
     """``source`` cut at a token boundary to at most ``limit`` tokens (no special tokens)."""
-    enc = tokenizer(source, add_special_tokens=False, return_offsets_mapping=True)
-    if len(enc["input_ids"]) <= limit:
+    ids, offsets = text.encode_with_offsets(tokenizer, source, add_special_tokens=False)
+    if len(ids) <= limit:
         return source, False
-    end = int(enc["offset_mapping"][limit - 1][1])
+    end = max((e for _, e in offsets[:limit]), default=0) or len(source[: limit])
     return source[:end], True
 
 
@@ -321,8 +321,7 @@ KINDS = ("cross", "encoder", "decoder")
 
 
 def _token_word_map(tokenizer: Any, model_text: str, span: tuple[int, int], words: list[Span], add_special: bool) -> tuple[list[int], list[int | None]]:
-    enc = tokenizer(model_text, add_special_tokens=add_special, return_offsets_mapping=True)
-    ids, offsets = list(enc["input_ids"]), [tuple(o) for o in enc["offset_mapping"]]
+    ids, offsets = text.encode_with_offsets(tokenizer, model_text, add_special_tokens=add_special)
     s0, s1 = span
     local = [(max(s, s0) - s0, min(e, s1) - s0) if e > s and s < s1 and e > s0 else (0, 0) for s, e in offsets]
     return ids, text.piece_to_word(local, words)
