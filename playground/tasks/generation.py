@@ -405,6 +405,12 @@ def _gate(key: str) -> _ModelGate:
 # Streaming generation
 
 
+def gate(key: str) -> _ModelGate:
+    """The model's gate: ``with gate(key).eager():`` waits until no generation runs on that model
+    (an eager-attention pass or an attribution must not switch its attention mid-generation)."""
+    return _gate(key)
+
+
 def model_for(model_key: str | None = None, profile: str | None = None, progress: models.ConvertProgress | None = None) -> models.LoadedModel:
     """The loaded generation model for ``model_key`` (None: the profile's default). Only registry
     keys are accepted: anything else is InputError "bad_model" and never reaches the loader."""

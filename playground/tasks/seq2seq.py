@@ -389,7 +389,7 @@ def attention(result: Seq2SeqResult) -> Seq2SeqAttention:
             w = weights[0].float()
             parts.append((w[:, first:, :n_prompt].cpu(), w[:, :n_prompt, :n_prompt].cpu(), w[:, first:, first + 1 :].cpu()))
 
-        with generation._gate(loaded.spec.key).eager(), torch.inference_mode(), models.eager_attention(model), \
+        with generation.gate(loaded.spec.key).eager(), torch.inference_mode(), models.eager_attention(model), \
                 models.guard_oom(), _each_layer_attention(model, keep) as hooked:
             out = model(input_ids=torch.tensor([seq], device=device), output_attentions=not hooked, use_cache=False)
         if not hooked:
@@ -468,7 +468,7 @@ def explain(result: Seq2SeqResult, method: str, options: dict | None = None,
         per_token = seq2seq_attribution.attribute(loaded, result.model_text, result.source_span, result.decoder_prefix,
                                                   result.output_ids, method, options, progress)
     else:
-        with generation._gate(loaded.spec.key).eager():  # never while a generation runs on this model
+        with generation.gate(loaded.spec.key).eager():  # never while a generation runs on this model
             per_token = generation_attribution.attribute(loaded, result.model_text, result.source_span,
                                                          result.output_ids, method, options, progress)
     out_words, out_word_of = result.output_words()
