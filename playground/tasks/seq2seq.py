@@ -199,6 +199,7 @@ def _run_encoder_decoder(loaded: models.LoadedModel, model_text: str, min_new: i
     with torch.inference_mode(), models.guard_oom():
         out = model.generate(
             **enc,
+            # These override the model's own min_length / max_length (DistilBART's asks for 56-142).
             min_new_tokens=min_new,
             max_new_tokens=max_new,
             max_time=MAX_TIME,
