@@ -264,3 +264,112 @@ def alignment_figure(source: list[str], output: list[str], links: list[dict[str,
         **_layout(title),
     )
     return fig
+
+
+# ---- Question answering ---------------------------------------------------------------------------
+
+
+def start_end_figure(tokens: list[str], p_start: list[float], p_end: list[float], span: tuple[int, int] | None,
+                     names: tuple[str, str], title: str = "") -> go.Figure:
+    """An extractive QA model's start and end probabilities over the context tokens (two lines);
+    ``span`` (first and last token index, inclusive) is shaded. Long contexts label every k-th
+    token (all of them in the hover)."""
+    idx = list(range(len(tokens)))
+    labels = [safe(t, 16) for t in tokens]
+    fig = go.Figure(
+        [
+            go.Scatter(x=idx, y=[float(p) for p in p_start], name=safe(names[0]), mode="lines+markers",
+                       line=dict(color=POSITIVE, width=2), marker=dict(size=5), customdata=labels,
+                       hovertemplate="%{customdata}: %{y:.1%}<extra>" + safe(names[0]) + "</extra>"),
+            go.Scatter(x=idx, y=[float(p) for p in p_end], name=safe(names[1]), mode="lines+markers",
+                       line=dict(color=NEGATIVE, width=2, dash="dot"), marker=dict(size=5, symbol="diamond"),
+                       customdata=labels, hovertemplate="%{customdata}: %{y:.1%}<extra>" + safe(names[1]) + "</extra>"),
+        ]
+    )
+    if span is not None:
+        fig.add_vrect(x0=span[0] - 0.5, x1=span[1] + 0.5, fillcolor="#d1e5f0", opacity=0.6, line_width=0, layer="below")
+    step = max(1, -(-len(tokens) // 60))  # at most 60 tick labels
+    layout = _layout(title)
+    layout["margin"] = dict(l=10, r=10, t=40, b=10)  # room for the legend above the plot
+    top = max([float(p) for p in p_start] + [float(p) for p in p_end] + [0.0])
+    fig.update_layout(
+        height=360,
+        xaxis=dict(tickmode="array", tickvals=idx[::step], ticktext=labels[::step], tickangle=-60),
+        yaxis=dict(tickformat=".2~%", range=[0, min(1.0, top * 1.1) or 1.0]),
+        legend=dict(orientation="h", y=1.0, yanchor="bottom", x=0),
+        **layout,
+    )
+    return fig
+
+
+def _runs(parts: list[str]) -> list[tuple[str, int, int]]:
+    """Consecutive runs of equal parts: (part, first index, last index)."""
+    out: list[tuple[str, int, int]] = []
+    for i, p in enumerate(parts):
+        if out and out[-1][0] == p:
+            out[-1] = (p, out[-1][1], i)
+        else:
+            out.append((p, i, i))
+    return out
+
+
+def qa_attention_figure(att: np.ndarray, tokens: list[str], layer: int | None, head: int | None, parts: list[str],
+                        boundary: int, answer_tokens: list[int], part_names: dict[str, str], title: str = "") -> go.Figure:
+    """:func:`attention_figure` for a question + context input: a line on both axes between the
+    two parts (before index ``boundary``), a dashed line before the generated tokens, the
+    answer's rows outlined, and each part named above the map (``part_names``: part -> label;
+    parts without a name, like [CLS]/[SEP], stay unnamed)."""
+    shown = [t.replace("\n", "↵") for t in tokens]
+    fig = attention_figure(att, shown, layer, head, title)
+    n = len(tokens)
+    labels = [f"{safe(t, 16)} ·{i}" for i, t in enumerate(shown)]
+    fig.update_traces(customdata=[[[labels[r], labels[c]] for c in range(n)] for r in range(n)],
+                      hovertemplate="%{customdata[0]} → %{customdata[1]}: %{z:.3f}<extra></extra>")
+    if n > 80:  # more labels than fit: every k-th token (all of them in the hover)
+        step = -(-n // 64)
+        ticks = dict(tickmode="array", tickvals=list(range(0, n, step)), ticktext=[safe(t, 16) for t in shown[::step]])
+        fig.update_layout(xaxis=ticks, yaxis=ticks)
+    line = dict(color="#d7301f", width=2)
+    if 0 < boundary < n:
+        at = boundary - 0.5
+        fig.add_shape(type="line", x0=at, x1=at, y0=-0.5, y1=n - 0.5, line=line)
+        fig.add_shape(type="line", x0=-0.5, x1=n - 0.5, y0=at, y1=at, line=line)
+    if "output" in parts:
+        first = parts.index("output")
+        if 0 < first < n:
+            dashed = dict(color="#444", width=1.5, dash="dash")
+            fig.add_shape(type="line", x0=first - 0.5, x1=first - 0.5, y0=-0.5, y1=n - 0.5, line=dashed)
+            fig.add_shape(type="line", x0=-0.5, x1=n - 0.5, y0=first - 0.5, y1=first - 0.5, line=dashed)
+    if answer_tokens:
+        a, b = min(answer_tokens), max(answer_tokens)
+        fig.add_shape(type="rect", x0=-0.5, x1=n - 0.5, y0=a - 0.5, y1=b + 0.5, line=dict(color=NEGATIVE, width=2))
+    for part, a, b in _runs(parts):
+        if part in part_names:
+            fig.add_annotation(x=(a + b) / 2, y=1.0, xref="x", yref="paper", yanchor="bottom", showarrow=False,
+                               text="<b>" + safe(part_names[part], 30) + "</b>", font=dict(size=12))
+    fig.update_layout(margin=dict(l=10, r=10, t=60 if title else 30, b=10))
+    return fig
+
+
+def highlight_parts(words: list[dict[str, Any]], scores: list[float], texts: dict[str, str]) -> dict[str, list[tuple[str, str | None]]]:
+    """Highlight values (as :func:`highlight_values`) for each part of a text made of several
+    (a question and its context): ``words`` carry ``part``, ``start``/``end`` index their own
+    part's text in ``texts``. One colour scale for all the parts, so a strong question word and a
+    strong context word look alike."""
+    norm = normalised(scores)
+    out: dict[str, list[tuple[str, str | None]]] = {}
+    for part, source in texts.items():
+        pairs = [(w, s) for w, s in zip(words, norm) if w.get("part") == part]
+        pieces: list[tuple[str, str | None]] = []
+        pos = 0
+        for w, s in sorted(pairs, key=lambda ws: ws[0]["start"]):
+            if w["start"] < pos:
+                continue
+            if w["start"] > pos:
+                pieces.append((source[pos : w["start"]], None))
+            pieces.append((source[w["start"] : w["end"]], bucket(s)))
+            pos = w["end"]
+        if pos < len(source):
+            pieces.append((source[pos:], None))
+        out[part] = pieces
+    return out

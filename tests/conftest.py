@@ -90,3 +90,48 @@ def app_url(tiny_profile: Path) -> Iterator[str]:
         yield f"http://127.0.0.1:{port}/"
     finally:
         demo.close()
+
+
+@pytest.fixture(scope="module")
+def client(app_url: str):
+    """A gradio_client for the app's JSON endpoints."""
+    from gradio_client import Client
+
+    return Client(app_url, verbose=False)
+
+
+@pytest.fixture
+def api_error(client):
+    """Call an endpoint that must fail; return its message, checked to hold no stack trace."""
+
+    def call(*args: object, api_name: str, **kw: object) -> str:
+        with pytest.raises(Exception) as err:
+            client.predict(*args, api_name=api_name, **kw)
+        message = str(err.value)
+        assert "Traceback" not in message and 'File "' not in message
+        return message
+
+    return call
+
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+                 "--disable-sync"]
+
+
+@pytest.fixture
+def app_page(app_url: str):
+    """A fresh page of the app in headless Chromium (English, 1280 x 1800, 2-minute timeouts)."""
+    if not os.path.exists(CHROMIUM):
+        pytest.fail(f"Chromium is missing at {CHROMIUM}: install it (apt-get install chromium)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page(locale="en-US", viewport={"width": 1280, "height": 1800})
+            page.set_default_timeout(120_000)
+            page.goto(app_url)
+            yield page
+        finally:
+            browser.close()

@@ -43,7 +43,7 @@ def test_only_the_documented_endpoints_are_public(client: Client) -> None:
     info = client.view_api(print_info=False, return_format="dict")
     assert set(info["named_endpoints"]) == {
         "/sentiment", "/sentiment_explain", "/generate", "/generate_explain",
-        "/summarize", "/summarize_explain", "/translate", "/translate_explain",
+        "/summarize", "/summarize_explain", "/translate", "/translate_explain", "/qa", "/qa_explain",
     }
     assert not info["unnamed_endpoints"]
 

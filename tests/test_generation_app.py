@@ -5,7 +5,6 @@ logit lens, Stop, injection payloads). Tiny random models: outputs mean nothing,
 from __future__ import annotations
 
 import json
-import os
 
 import pytest
 
@@ -13,23 +12,8 @@ from playground import text
 
 PROMPT = "Write a short poem about the sea."
 XSS = '<img src=x onerror="window.__pwned=1">'
-CHROMIUM = "/usr/bin/chromium"
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 
 
-@pytest.fixture(scope="module")
-def client(app_url: str):
-    from gradio_client import Client
-
-    return Client(app_url, verbose=False)
-
-
-def call_error(client, *args, api_name: str) -> str:
-    with pytest.raises(Exception) as err:
-        client.predict(*args, api_name=api_name)
-    message = str(err.value)
-    assert "Traceback" not in message
-    return message
 
 
 def test_generate_endpoint_returns_json(client) -> None:
@@ -60,12 +44,12 @@ def test_absurd_options_are_clamped(client) -> None:
     assert len(out["tokens"]) <= 256
 
 
-def test_bad_input_gets_clear_messages(client) -> None:
-    assert "empty" in call_error(client, "   ", api_name="/generate")
-    assert "limit" in call_error(client, "x" * 50_000, api_name="/generate")
-    assert "Unknown model" in call_error(client, "hi", "../x", api_name="/generate")
-    assert "chat template" in call_error(client, "hi", "tiny-gpt2", "chat", api_name="/generate")
-    assert "Unknown method" in call_error(client, "hi", "nope", "tiny-gpt2", "plain", 2, api_name="/generate_explain")
+def test_bad_input_gets_clear_messages(client, api_error) -> None:
+    assert "empty" in api_error("   ", api_name="/generate")
+    assert "limit" in api_error("x" * 50_000, api_name="/generate")
+    assert "Unknown model" in api_error("hi", "../x", api_name="/generate")
+    assert "chat template" in api_error("hi", "tiny-gpt2", "chat", api_name="/generate")
+    assert "Unknown method" in api_error("hi", "nope", "tiny-gpt2", "plain", 2, api_name="/generate_explain")
 
 
 def test_injection_payload_comes_back_as_data(client) -> None:
@@ -75,40 +59,29 @@ def test_injection_payload_comes_back_as_data(client) -> None:
 
 
 @pytest.mark.browser
-def test_generation_tab_in_chromium(app_url: str, tmp_path) -> None:
-    if not os.path.exists(CHROMIUM):
-        pytest.fail(f"Chromium is missing at {CHROMIUM}: install it (apt-get install chromium)")
-    from playwright.sync_api import sync_playwright
+def test_generation_tab_in_chromium(app_page, tmp_path) -> None:
+    page = app_page
+    page.wait_for_selector("#gen-prompt textarea")
+    page.fill("#gen-prompt textarea", XSS + " " + PROMPT)
+    page.click("#gen-generate")
+    page.wait_for_function("() => document.querySelector('#gen-summary').innerText.includes('tokens/s')")
+    assert page.input_value("#gen-output textarea")  # the streamed text landed
+    page.wait_for_function("() => document.querySelector('#gen-step-line').innerText.includes('rank')")
+    page.locator("#gen-step-plot .js-plotly-plot").wait_for(state="visible")
 
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        try:
-            page = browser.new_page(locale="en-US", viewport={"width": 1280, "height": 1600})
-            page.set_default_timeout(120_000)
-            page.goto(app_url)
-            page.wait_for_selector("#gen-prompt textarea")
-            page.fill("#gen-prompt textarea", XSS + " " + PROMPT)
-            page.click("#gen-generate")
-            page.wait_for_function("() => document.querySelector('#gen-summary').innerText.includes('tokens/s')")
-            assert page.input_value("#gen-output textarea")  # the streamed text landed
-            page.wait_for_function("() => document.querySelector('#gen-step-line').innerText.includes('rank')")
-            page.locator("#gen-step-plot .js-plotly-plot").wait_for(state="visible")
+    page.click("#gen-attribute")
+    page.wait_for_function("() => document.querySelector('#gen-attr-line').innerText.includes('evaluations')")
+    words = page.evaluate(
+        "() => Array.from(document.querySelectorAll('#gen-attr-highlight .token .text')).map(e => e.textContent).join('')"
+    )
+    assert "poem" in words and "<img" in words  # the payload is shown as text
+    page.locator("#gen-attr-matrix .js-plotly-plot").wait_for(state="visible")
 
-            page.click("#gen-attribute")
-            page.wait_for_function("() => document.querySelector('#gen-attr-line').innerText.includes('evaluations')")
-            words = page.evaluate(
-                "() => Array.from(document.querySelectorAll('#gen-attr-highlight .token .text')).map(e => e.textContent).join('')"
-            )
-            assert "poem" in words and "<img" in words  # the payload is shown as text
-            page.locator("#gen-attr-matrix .js-plotly-plot").wait_for(state="visible")
-
-            page.click("#gen-attention-btn")
-            page.locator("#gen-attention .js-plotly-plot").wait_for(state="visible")
-            page.click("#gen-lens-btn")
-            page.locator("#gen-lens .js-plotly-plot").wait_for(state="visible")
-            assert page.evaluate("window.__pwned") is None
-            shot = tmp_path / "generation.png"
-            page.screenshot(path=str(shot), full_page=True)
-            assert shot.stat().st_size > 0
-        finally:
-            browser.close()
+    page.click("#gen-attention-btn")
+    page.locator("#gen-attention .js-plotly-plot").wait_for(state="visible")
+    page.click("#gen-lens-btn")
+    page.locator("#gen-lens .js-plotly-plot").wait_for(state="visible")
+    assert page.evaluate("window.__pwned") is None
+    shot = tmp_path / "generation.png"
+    page.screenshot(path=str(shot), full_page=True)
+    assert shot.stat().st_size > 0

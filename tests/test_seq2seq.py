@@ -153,9 +153,22 @@ def test_chinese_output_is_grouped_into_words() -> None:
     assert [w.text for w in words] == [w.text for w in text.words("今天天气很好。")]  # jieba's words
     assert len(words) < len(pieces) and words[0].text.startswith("今天")
     assert word_of[0] == word_of[1] == 0 and word_of[-1] == len(words) - 1
-    # Byte pieces of one character ("\ufffd" until complete) join the word they complete.
     words, word_of = seq2seq._token_words(["Hello", " wor", "ld"])
     assert [w.text for w in words] == ["Hello", "world"] and word_of == [0, 1, 1]
+    # A byte token that only starts a character adds no text and joins the word it completes.
+    words, word_of = seq2seq._token_words(["Hi", "，", "", "你", "", "好"])
+    assert [w.text for w in words] == ["Hi", "，", "你好"] and word_of == [0, 1, 2, 2, 2, 2]
+
+
+def test_byte_level_chinese_output_is_never_shown_as_byte_pieces() -> None:
+    tok = models.load(config.spec_by_key("generation", "tiny-llama", "tiny")).tokenizer
+    ids = tok("熊猫跑步。", add_special_tokens=False)["input_ids"]
+    assert len(ids) > len("熊猫跑步。")  # byte-level: some characters take several tokens
+    texts = seq2seq.token_texts(tok, ids)
+    assert "".join(texts) == "熊猫跑步。" and "\ufffd" not in "".join(texts)
+    words, word_of = seq2seq._token_words(texts)
+    assert "".join(w.text for w in words) == "熊猫跑步。"
+    assert all(w is not None for w in word_of)  # every token's log-probability lands in a word
 
 
 def test_summary_lengths_are_bounded_on_the_server() -> None:

@@ -5,7 +5,6 @@ output, cross-attention and one attribution rendered. Tiny random models: shapes
 from __future__ import annotations
 
 import json
-import os
 
 import pytest
 
@@ -13,23 +12,6 @@ from playground import text
 
 SOURCE = "The weather is nice today, so we walked to the old harbour."
 XSS = '<img src=x onerror="window.__pwned=1">'
-CHROMIUM = "/usr/bin/chromium"
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--disable-sync"]
-
-
-@pytest.fixture(scope="module")
-def client(app_url: str):
-    from gradio_client import Client
-
-    return Client(app_url, verbose=False)
-
-
-def call_error(client, *args, api_name: str, **kw) -> str:
-    with pytest.raises(Exception) as err:
-        client.predict(*args, api_name=api_name, **kw)
-    message = str(err.value)
-    assert "Traceback" not in message and 'File "' not in message
-    return message
 
 
 def test_summarize_endpoint(client) -> None:
@@ -61,14 +43,14 @@ def test_summarize_explain_endpoint(client) -> None:
     assert out["attribution"]["method"] == "shap" and out["attribution"]["evaluations"] > 0
 
 
-def test_bad_input_gets_clear_messages(client) -> None:
-    assert "empty" in call_error(client, "  ", api_name="/summarize")
-    assert "limit" in call_error(client, "x" * 5000, api_name="/summarize")
-    assert "Unsupported target language" in call_error(client, SOURCE, "ja", api_name="/translate")
-    assert "does not translate" in call_error(client, SOURCE, "zh", "tiny-t5", api_name="/translate")
-    assert "Unknown model" in call_error(client, SOURCE, "zh", "../../x", api_name="/translate")
-    assert "Unknown method" in call_error(client, SOURCE, "zh", "nope", api_name="/translate_explain")
-    message = call_error(client, SOURCE, XSS, api_name="/translate")
+def test_bad_input_gets_clear_messages(api_error) -> None:
+    assert "empty" in api_error("  ", api_name="/summarize")
+    assert "limit" in api_error("x" * 5000, api_name="/summarize")
+    assert "Unsupported target language" in api_error(SOURCE, "ja", api_name="/translate")
+    assert "does not translate" in api_error(SOURCE, "zh", "tiny-t5", api_name="/translate")
+    assert "Unknown model" in api_error(SOURCE, "zh", "../../x", api_name="/translate")
+    assert "Unknown method" in api_error(SOURCE, "zh", "nope", api_name="/translate_explain")
+    message = api_error(SOURCE, XSS, api_name="/translate")
     assert "<img" not in message  # the echoed value is escaped
 
 
@@ -86,38 +68,27 @@ def test_injection_payload_comes_back_as_data(client) -> None:
 
 @pytest.mark.browser
 @pytest.mark.parametrize("tab", ["Summarization", "Translation"])
-def test_tab_in_chromium(app_url: str, tab: str, tmp_path) -> None:
-    if not os.path.exists(CHROMIUM):
-        pytest.fail(f"Chromium is missing at {CHROMIUM}: install it (apt-get install chromium)")
-    from playwright.sync_api import sync_playwright
-
+def test_tab_in_chromium(app_page, tab: str, tmp_path) -> None:
+    page = app_page
     p = "sum" if tab == "Summarization" else "tr"
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        try:
-            page = browser.new_page(locale="en-US", viewport={"width": 1280, "height": 1800})
-            page.set_default_timeout(120_000)
-            page.goto(app_url)
-            page.get_by_role("tab", name=tab).click()
-            page.wait_for_selector(f"#{p}-source textarea")
-            page.fill(f"#{p}-source textarea", XSS + " " + SOURCE)
-            page.click(f"#{p}-run")
-            page.wait_for_function(f"() => document.querySelector('#{p}-summary').innerText.includes('tokens/s')")
-            assert page.input_value(f"#{p}-output textarea")
-            # Cross-attention comes with the result.
-            page.locator(f"#{p}-attention .js-plotly-plot").wait_for(state="visible")
-            page.click(f"#{p}-attribute")
-            page.wait_for_function(f"() => document.querySelector('#{p}-attr-line').innerText.includes('evaluations')")
-            words = page.evaluate(
-                f"() => Array.from(document.querySelectorAll('#{p}-attr-highlight .token .text')).map(e => e.textContent).join('')"
-            )
-            assert "harbour" in words and "<img" in words  # the payload is shown as text
-            page.locator(f"#{p}-attr-matrix .js-plotly-plot").wait_for(state="visible")
-            if p == "tr":
-                page.locator("#tr-alignment .js-plotly-plot").wait_for(state="visible")
-            assert page.evaluate("window.__pwned") is None
-            shot = tmp_path / f"{p}.png"
-            page.screenshot(path=str(shot), full_page=True)
-            assert shot.stat().st_size > 0
-        finally:
-            browser.close()
+    page.get_by_role("tab", name=tab).click()
+    page.wait_for_selector(f"#{p}-source textarea")
+    page.fill(f"#{p}-source textarea", XSS + " " + SOURCE)
+    page.click(f"#{p}-run")
+    page.wait_for_function(f"() => document.querySelector('#{p}-summary').innerText.includes('tokens/s')")
+    assert page.input_value(f"#{p}-output textarea")
+    # Cross-attention comes with the result.
+    page.locator(f"#{p}-attention .js-plotly-plot").wait_for(state="visible")
+    page.click(f"#{p}-attribute")
+    page.wait_for_function(f"() => document.querySelector('#{p}-attr-line').innerText.includes('evaluations')")
+    words = page.evaluate(
+        f"() => Array.from(document.querySelectorAll('#{p}-attr-highlight .token .text')).map(e => e.textContent).join('')"
+    )
+    assert "harbour" in words and "<img" in words  # the payload is shown as text
+    page.locator(f"#{p}-attr-matrix .js-plotly-plot").wait_for(state="visible")
+    if p == "tr":
+        page.locator("#tr-alignment .js-plotly-plot").wait_for(state="visible")
+    assert page.evaluate("window.__pwned") is None
+    shot = tmp_path / f"{p}.png"
+    page.screenshot(path=str(shot), full_page=True)
+    assert shot.stat().st_size > 0

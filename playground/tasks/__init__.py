@@ -6,12 +6,12 @@ from __future__ import annotations
 
 from types import ModuleType
 
-from . import generation, sentiment, summarization, translation
+from . import generation, qa, sentiment, summarization, translation
 
 TASKS: dict[str, ModuleType | None] = {
     "generation": generation,
     "summarization": summarization,
     "translation": translation,
-    "qa": None,
+    "qa": qa,
     "sentiment": sentiment,
 }

@@ -94,7 +94,8 @@ _GRAD_ROW_TOKENS = 4096
 KINDS = ("extractive", "generative")
 TARGETS = ("span", "start", "end")
 EXTRACTIVE_METHODS = ("integrated_gradients", "lime", "shap", "attention")
-GENERATIVE_METHODS = tuple(ga.METHODS)
+# Feature ablation first (the default): Integrated Gradients re-integrates for every answer token.
+GENERATIVE_METHODS = ("feature_ablation",) + tuple(m for m in ga.METHODS if m != "feature_ablation")
 PARTS = ("question", "context")
 
 FEW_SHOT = (

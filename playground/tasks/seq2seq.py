@@ -124,7 +124,29 @@ def _token_words(token_texts: list[str]) -> tuple[list[Span], list[int | None]]:
     cuts = np.cumsum([0] + [len(t) for t in token_texts]).tolist()
     offsets = [(cuts[i], cuts[i + 1]) for i in range(len(token_texts))]
     units = text.words(joined)
-    return units, text.piece_to_word(offsets, units)
+    word_of = text.piece_to_word(offsets, units)
+    # Every token's row lands in a word (log-probabilities add up over the output): a byte token
+    # that only starts a character (no text yet), or a space or newline of its own, belongs to
+    # the next word, as SentencePiece's "▁word" does; one after the last word, to the last word.
+    nxt: int | None = None
+    for i in range(len(word_of) - 1, -1, -1):
+        if word_of[i] is None:
+            word_of[i] = nxt
+        else:
+            nxt = word_of[i]
+    prev: int | None = None
+    for i, w in enumerate(word_of):
+        if w is None:
+            word_of[i] = prev
+        else:
+            prev = w
+    return units, word_of
+
+
+def token_texts(tokenizer: Any, ids: list[int]) -> list[str]:
+    """The text each output token adds; "" for a byte token that only starts a character (the
+    token that completes it carries the character), so the texts join into the decoded output."""
+    return ["" if piece == "\ufffd" else piece for piece in generation_attribution.output_token_texts(tokenizer, ids)]
 
 
 def group_rows(matrix: np.ndarray, row_word: list[int | None], n_words: int, how: str = "sum") -> np.ndarray:
@@ -257,14 +279,14 @@ def run(task: str, source: str, model_key: str | None, profile: str | None, opti
         )
         output_ids = list(result.output_ids)
         # A few-shot answer ends at its newline; the newline (and trailing space) is not output.
-        texts = generation_attribution.output_token_texts(tok, output_ids)
-        while output_ids and not texts[-1].strip():
+        texts = token_texts(tok, output_ids)
+        while output_ids and texts and not texts[-1].strip() and texts[-1] != "":
             output_ids, texts = output_ids[:-1], texts[:-1]
         start = result.user_span[0] + len(ask.head)
         model_text, span, decoder_prefix = result.prompt_text, (start, start + len(used)), []
         seconds, reason = result.seconds, result.stop_reason
         family = "decoder"
-    tokens = generation_attribution.output_token_texts(tok, output_ids)
+    tokens = token_texts(tok, output_ids)
     n = len(output_ids)
     return Seq2SeqResult(
         task=task, model_key=spec.key, model=spec.display, profile=profile, family=family, source=source,

@@ -9,7 +9,7 @@ import gradio as gr
 from .. import config
 from ..config import LIMITS
 from ..tasks import TASKS
-from . import generation_tab, sentiment_tab, seq2seq_tab
+from . import generation_tab, qa_tab, sentiment_tab, seq2seq_tab
 from .common import i18n as make_i18n
 
 # A task with a builder gets a working tab; the others say plainly that they are coming.
@@ -17,9 +17,12 @@ BUILDERS: dict[str, Callable[[gr.I18n, str], None]] = {
     "generation": generation_tab.build,
     "summarization": seq2seq_tab.build_for("summarization"),
     "translation": seq2seq_tab.build_for("translation"),
+    "qa": qa_tab.build,
     "sentiment": sentiment_tab.build,
 }
-API: list[Callable[[], None]] = [generation_tab.register_api, seq2seq_tab.register_api, sentiment_tab.register_api]
+API: list[Callable[[], None]] = [
+    generation_tab.register_api, seq2seq_tab.register_api, qa_tab.register_api, sentiment_tab.register_api,
+]
 
 CSS = """
 .pg-warning { border-left: 4px solid #e66101; padding-left: 8px; }
