@@ -128,8 +128,10 @@ def main() -> None:
     for task in tasks:
         res = runners[task](args.models or _models(task), args.limit)
         print(f"\n## {task}\n\n{_table(task, res)}\n", flush=True)
-        if args.limit is None:  # only full runs are kept
-            saved[task] = {"machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs", "results": res}
+        if args.limit is None:  # only full runs are kept; a run of some models replaces only theirs
+            entry = saved.setdefault(task, {"results": {}})
+            entry["machine"] = f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs"
+            entry["results"].update(res)
     if args.limit is None:
         RESULTS.write_text(json.dumps(saved, ensure_ascii=False, indent=1) + "\n")
         print(f"wrote {RESULTS.relative_to(ROOT)}")
