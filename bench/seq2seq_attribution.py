@@ -5,7 +5,7 @@ it prints per method at the default budgets: model evaluations (rows actually ru
 floor (evaluations x the best measured per-row time of the same teacher-forced forward at the
 batch sizes the methods use; forward + gradient for integrated gradients) and the ratio.
 
-Run:  python bench/seq2seq_attribution.py                          (offline default translation model, en->fr)
+Run:  python bench/seq2seq_attribution.py                          (offline default translation model, en->de; into French, Gemma-3-270M echoes its first example for this 60-word source)
       python bench/seq2seq_attribution.py --task summarization
       python bench/seq2seq_attribution.py --profile tiny --model tiny-marian   (encoder-decoder path, smoke)
 """
@@ -68,7 +68,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--profile", default=os.environ.get("PLAYGROUND_PROFILE", "offline"))
     ap.add_argument("--task", choices=("translation", "summarization"), default="translation")
-    ap.add_argument("--target", default="fr")
+    ap.add_argument("--target", default="de")
     ap.add_argument("--model", default=None)
     ap.add_argument("--repeats", type=int, default=2, help="runs per perturbation method (best is shown)")
     args = ap.parse_args()

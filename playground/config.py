@@ -292,7 +292,7 @@ _TINY_DISTILBERT_QA = ModelSpec(
 # The decoders write summaries, translations and answers when prompted for them; which one is
 # each offline task's default follows the measurements in README.md (scripts/evaluate.py,
 # assets/eval/results.json): summaries SmolLM2 (ROUGE-L 28.1 vs 22.9), translation Gemma (chrF
-# 17.5/36.0/32.7 vs 0.5/17.5/13.5 into zh/fr/de), question answering Gemma (F1 74.1 vs 48.9).
+# 17.5/36.0/32.7 vs 0.7/17.5/13.5 into zh/fr/de), question answering Gemma (F1 74.1 vs 48.9).
 _OFFLINE_SMOLLM2_MT = dataclasses.replace(_OFFLINE_SMOLLM2, targets=("zh", "fr", "de"))
 _OFFLINE_GEMMA3_MT = dataclasses.replace(_OFFLINE_GEMMA3, targets=("zh", "fr", "de"))
 _HUB_SMOLLM2_MT = dataclasses.replace(_HUB_SMOLLM2, targets=("zh", "fr", "de"))
