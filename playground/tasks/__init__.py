@@ -1,6 +1,9 @@
-"""The tasks, by name, in the order the tabs show them. A task module offers ``predict``,
-``subject`` (what the explanation methods read) and its batched scoring function; ``None``
-marks a task whose tab says it is coming, with nothing fake behind it."""
+"""The tasks, by name, in the order the tabs show them. Each module runs its task and builds what
+the explanation methods read, with no gradio: ``sentiment`` (``predict``, ``subject``, its batched
+scorer), ``generation`` (``stream``/``generate``, ``attention``, ``logit_lens``), ``summarization``
+and ``translation`` (``summarize``/``translate`` on the shared :mod:`.seq2seq` engine, which
+offers ``attention`` and ``explain``), ``qa`` (``answer``, ``attention``, ``explain``). ``None``
+would mark a task whose tab says it is coming, with nothing fake behind it."""
 
 from __future__ import annotations
 
