@@ -1,7 +1,7 @@
 """Offline scoring for the summarization, translation and question-answering tasks.
 
-``evaluate.load(...)`` fetches metric scripts from the Hugging Face Hub, which the project machines
-cannot reach, so these call the metric packages directly:
+Computed on this machine by the metric packages themselves (nothing is downloaded at run time;
+the project machines reach no model hub):
 
 - summarization: ROUGE-L F-measure (``rouge-score``, Porter stemming), :func:`rouge_l`;
 - translation: corpus BLEU and chrF (``sacrebleu``), :func:`bleu` and :func:`chrf`;

@@ -105,6 +105,15 @@ def piece_to_word(offsets: list[tuple[int, int]], units: list[Span]) -> list[int
     return out
 
 
+def words_of_pieces(offsets: list[tuple[int, int]], span: tuple[int, int], units: list[Span]) -> list[int | None]:
+    """:func:`piece_to_word` for pieces whose offsets are into a larger text (a prompt, a task
+    prefix + source) of which ``text[span[0]:span[1]]`` was split into ``units``: pieces outside
+    the span (a template, a prefix, special tokens) get None."""
+    s0, s1 = span
+    local = [(max(s, s0) - s0, min(e, s1) - s0) if e > s and s < s1 and e > s0 else (0, 0) for s, e in offsets]
+    return piece_to_word(local, units)
+
+
 def encode_with_offsets(tokenizer: Any, text: str, add_special_tokens: bool = True) -> tuple[list[int], list[tuple[int, int]]]:
     """Token ids of ``text`` and each token's character span in it ((0, 0) for special tokens).
 

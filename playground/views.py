@@ -158,17 +158,11 @@ def attribution_figure(expl: Explanation | dict[str, Any], title: str = "", top:
     return fig
 
 
-def matrix_figure(rows: list[str], cols: list[str], matrix: np.ndarray, title: str = "") -> go.Figure:
-    """Output tokens (rows) x prompt words (columns), coloured around zero (blue/orange)."""
-    m = np.asarray(matrix, dtype=float)
-    top = float(np.max(np.abs(m))) if m.size else 1.0
+def _labelled_heatmap(rows: list[str], cols: list[str], m: np.ndarray, title: str, **heatmap: Any) -> go.Figure:
+    """A rows x columns heatmap with every row and column labelled (escaped, shortened); the axes
+    are indexed, so a word that occurs twice stays two rows."""
     ri, ci = list(range(len(rows))), list(range(len(cols)))
-    fig = go.Figure(
-        go.Heatmap(
-            z=m, x=ci, y=ri, colorscale=DIVERGING, zmin=-top or -1, zmax=top or 1, zmid=0,
-            hovertemplate="%{y} ← %{x}: %{z:.4f}<extra></extra>", colorbar=dict(thickness=12),
-        )
-    )
+    fig = go.Figure(go.Heatmap(z=m, x=ci, y=ri, colorbar=dict(thickness=12), **heatmap))
     fig.update_layout(
         height=max(260, min(900, 24 * len(rows) + 160)),
         xaxis=dict(tickmode="array", tickvals=ci, ticktext=[safe(c, 16) for c in cols], tickangle=-60),
@@ -176,6 +170,14 @@ def matrix_figure(rows: list[str], cols: list[str], matrix: np.ndarray, title: s
         **_layout(title),
     )
     return fig
+
+
+def matrix_figure(rows: list[str], cols: list[str], matrix: np.ndarray, title: str = "") -> go.Figure:
+    """Output tokens (rows) x prompt words (columns), coloured around zero (blue/orange)."""
+    m = np.asarray(matrix, dtype=float)
+    top = float(np.max(np.abs(m))) if m.size else 1.0
+    return _labelled_heatmap(rows, cols, m, title, colorscale=DIVERGING, zmin=-top or -1, zmax=top or 1, zmid=0,
+                             hovertemplate="%{y} ← %{x}: %{z:.4f}<extra></extra>")
 
 
 def candidates_figure(raw: list[tuple[str, float]], processed: list[tuple[str, float]], chosen: str, labels: tuple[str, str]) -> go.Figure:
@@ -221,20 +223,8 @@ def cross_attention_figure(att: np.ndarray, rows: list[str], cols: list[str], la
     """A rectangular attention map (layers, heads, rows, cols): output words (rows) x source
     words (columns), one head or the mean over the layer's heads."""
     m = att[layer].mean(axis=0) if head is None else att[layer, head]
-    ri, ci = list(range(len(rows))), list(range(len(cols)))
-    fig = go.Figure(
-        go.Heatmap(
-            z=m, x=ci, y=ri, colorscale="Blues", zmin=0,
-            hovertemplate="%{y} → %{x}: %{z:.3f}<extra></extra>", colorbar=dict(thickness=12),
-        )
-    )
-    fig.update_layout(
-        height=max(260, min(900, 24 * len(rows) + 160)),
-        xaxis=dict(tickmode="array", tickvals=ci, ticktext=[safe(c, 16) for c in cols], tickangle=-60),
-        yaxis=dict(tickmode="array", tickvals=ri, ticktext=[safe(r, 16) for r in rows], autorange="reversed"),
-        **_layout(title),
-    )
-    return fig
+    return _labelled_heatmap(rows, cols, m, title, colorscale="Blues", zmin=0,
+                             hovertemplate="%{y} → %{x}: %{z:.3f}<extra></extra>")
 
 
 def alignment_figure(source: list[str], output: list[str], links: list[dict[str, Any]], title: str = "") -> go.Figure:

@@ -426,9 +426,7 @@ def _token_input(loaded: Any, prompt_text: str, user_span: tuple[int, int], word
     tok = loaded.tokenizer
     enc = tok(prompt_text, add_special_tokens=False, return_offsets_mapping=True)
     ids, offsets = list(enc["input_ids"]), [tuple(o) for o in enc["offset_mapping"]]
-    us, ue = user_span
-    local = [(max(s, us) - us, min(e, ue) - us) if e > s and s < ue and e > us else (0, 0) for s, e in offsets]
-    word_of = text.piece_to_word(local, words)
+    word_of = text.words_of_pieces(offsets, user_span, words)
 
     class SpanTokenInput(TextTokenInput):
         def __init__(self) -> None:  # Captum's fields, built from positions rather than token ids
@@ -464,20 +462,16 @@ def _integrated_gradients(loaded: Any, prompt_text: str, user_span: tuple[int, i
     return matrix, counting.rows
 
 
-def attribute(
-    loaded: Any,
-    prompt_text: str,
-    user_span: tuple[int, int],
-    output_ids: list[int],
-    method: str,
-    options: dict | None = None,
-    progress: Progress | None = None,
-) -> GenerationAttribution:
-    """Score each word of ``prompt_text[user_span[0]:user_span[1]]`` for each of ``output_ids``
-    with ``method`` (one of :data:`METHODS`): ``matrix[i, j]`` is word ``j``'s share of the
-    log-probability of generated token ``i`` given the prompt and the tokens before it.
-    ``options`` are clamped to :data:`OPTIONS`; ``progress`` gets (fraction, method) as model
-    rows run. Raises InputError ``bad_method``, ``nothing_generated`` or ``bad_span``."""
+Compute = Callable[[list[Span], dict[str, int], Callable[[int], None]], tuple[np.ndarray, int]]
+
+
+def run_attribution(tokenizer: Any, model_text: str, span: tuple[int, int], output_ids: list[int], method: str,
+                    options: dict | None, progress: Progress | None, compute: Compute) -> GenerationAttribution:
+    """What every per-output-token attribution shares, whatever the model family: the checks
+    (InputError ``bad_method``, ``nothing_generated``, ``ig_too_many_tokens``, ``bad_span``), the
+    words of ``model_text[span]``, clamped options, progress against the planned evaluations,
+    timing and a finite result. ``compute(words, options, report)`` runs the method and returns the
+    (n_out, n_words) matrix and the model rows it ran (``report(rows)`` as they run)."""
     name = _check_method(method)
     opts = resolve_options(name, options)
     output_ids = [int(t) for t in (output_ids or [])]
@@ -493,10 +487,10 @@ def attribute(
             limit=MAX_IG_OUTPUT_TOKENS,
             n=len(output_ids),
         )
-    us, ue = int(user_span[0]), int(user_span[1])
-    if not 0 <= us <= ue <= len(prompt_text):
+    us, ue = int(span[0]), int(span[1])
+    if not 0 <= us <= ue <= len(model_text):
         raise InputError("bad_span", "The prompt's position ({start}, {end}) is outside the model's input.", start=us, end=ue)
-    words = text.words(prompt_text[us:ue])
+    words = text.words(model_text[us:ue])
     planned = max(1, planned_evaluations(name, len(words), len(output_ids), opts))
 
     def report(rows: int) -> None:
@@ -509,11 +503,7 @@ def attribute(
     else:
         with guard_oom(), warnings.catch_warnings():
             warnings.simplefilter("ignore")  # sklearn convergence, Captum's token prettifier
-            if name == "integrated_gradients":
-                matrix, evaluations = _integrated_gradients(loaded, prompt_text, (us, ue), words, output_ids, opts, report)
-            else:
-                score, counting = decoder_scorer(loaded, output_ids, report)
-                matrix, evaluations = perturbation(prompt_text, (us, ue), words, len(output_ids), name, opts, score, counting)
+            matrix, evaluations = compute(words, {**opts, "method": name}, report)  # type: ignore[dict-item]
     seconds = time.perf_counter() - started
     if progress is not None:
         progress(1.0, name)  # repeated samples run once: the plan is an upper bound
@@ -521,12 +511,39 @@ def attribute(
     return GenerationAttribution(
         method=name,
         words=words,
-        output_tokens=output_token_texts(loaded.tokenizer, output_ids),
+        output_tokens=output_token_texts(tokenizer, output_ids),
         matrix=matrix,
         evaluations=int(evaluations),
         seconds=seconds,
         options=opts,
     )
+
+
+def attribute(
+    loaded: Any,
+    prompt_text: str,
+    user_span: tuple[int, int],
+    output_ids: list[int],
+    method: str,
+    options: dict | None = None,
+    progress: Progress | None = None,
+) -> GenerationAttribution:
+    """Score each word of ``prompt_text[user_span[0]:user_span[1]]`` for each of ``output_ids``
+    with ``method`` (one of :data:`METHODS`): ``matrix[i, j]`` is word ``j``'s share of the
+    log-probability of generated token ``i`` given the prompt and the tokens before it.
+    ``options`` are clamped to :data:`OPTIONS`; ``progress`` gets (fraction, method) as model
+    rows run. Raises InputError ``bad_method``, ``nothing_generated`` or ``bad_span``."""
+    ids = [int(t) for t in (output_ids or [])]
+    span = (int(user_span[0]), int(user_span[1]))
+
+    def compute(words: list[Span], opts: dict[str, Any], report: Callable[[int], None]) -> tuple[np.ndarray, int]:
+        name = opts.pop("method")
+        if name == "integrated_gradients":
+            return _integrated_gradients(loaded, prompt_text, span, words, ids, opts, report)
+        score, counting = decoder_scorer(loaded, ids, report)
+        return perturbation(prompt_text, span, words, len(ids), name, opts, score, counting)
+
+    return run_attribution(loaded.tokenizer, prompt_text, span, ids, method, options, progress, compute)
 
 
 __all__ = [
@@ -539,4 +556,5 @@ __all__ = [
     "output_token_texts",
     "planned_evaluations",
     "resolve_options",
+    "run_attribution",
 ]

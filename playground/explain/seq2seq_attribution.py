@@ -20,8 +20,6 @@ it (teacher forcing: the output is held fixed, never regenerated).
 
 from __future__ import annotations
 
-import time
-import warnings
 from collections.abc import Callable
 from typing import Any
 
@@ -29,21 +27,15 @@ import numpy as np
 import torch
 
 from .. import text
-from ..errors import InputError
-from ..models import guard_oom
 from ..text import Span
 from .generation_attribution import (
     BATCH_ROWS,
-    MAX_IG_OUTPUT_TOKENS,
     GenerationAttribution,
     Progress,
     _CountingModel,
-    _check_method,
     _fallback_token_id,
-    output_token_texts,
     perturbation,
-    planned_evaluations,
-    resolve_options,
+    run_attribution,
 )
 
 # The kept logits of one batch are rows x output positions x vocabulary floats; cap them.
@@ -110,9 +102,7 @@ def _integrated_gradients(loaded: Any, model_text: str, source_span: tuple[int, 
 
     tok, model = loaded.tokenizer, loaded.model
     ids, offsets = text.encode_with_offsets(tok, model_text, add_special_tokens=True)
-    ss, se = source_span
-    local = [(max(s, ss) - ss, min(e, se) - ss) if e > s and s < se and e > ss else (0, 0) for s, e in offsets]
-    word_of = text.piece_to_word(local, words)
+    word_of = text.words_of_pieces(offsets, source_span, words)
     matrix = np.zeros((len(output_ids), len(words)))
     if not any(w is not None for w in word_of):
         return matrix, 0
@@ -153,56 +143,20 @@ def attribute(
     ``output_ids``, which the encoder-decoder in ``loaded`` wrote after ``decoder_prefix`` (its
     decoder start token, and a forced first token such as BART's ``<s>``) from ``model_text``.
     Same methods, options, errors and result as :func:`generation_attribution.attribute`."""
-    name = _check_method(method)
-    opts = resolve_options(name, options)
-    output_ids = [int(t) for t in (output_ids or [])]
-    if not output_ids:
-        raise InputError("nothing_generated", "There is no generated text to explain yet: generate first.")
     if not decoder_prefix:
         raise ValueError("decoder_prefix must hold at least the decoder's start token")
-    if name == "integrated_gradients" and len(output_ids) > MAX_IG_OUTPUT_TOKENS:
-        raise InputError(
-            "ig_too_many_tokens",
-            "Integrated Gradients runs once per generated token: use it on at most {limit} tokens "
-            "(this output has {n}), or use feature ablation.",
-            limit=MAX_IG_OUTPUT_TOKENS,
-            n=len(output_ids),
-        )
-    ss, se = int(source_span[0]), int(source_span[1])
-    if not 0 <= ss <= se <= len(model_text):
-        raise InputError("bad_span", "The prompt's position ({start}, {end}) is outside the model's input.", start=ss, end=se)
-    words = text.words(model_text[ss:se])
-    planned = max(1, planned_evaluations(name, len(words), len(output_ids), opts))
+    prefix = list(decoder_prefix)
+    ids = [int(t) for t in (output_ids or [])]
+    span = (int(source_span[0]), int(source_span[1]))
 
-    def report(rows: int) -> None:
-        if progress is not None:
-            progress(min(1.0, rows / planned), name)
+    def compute(words: list[Span], opts: dict[str, Any], report: Callable[[int], None]) -> tuple[np.ndarray, int]:
+        name = opts.pop("method")
+        if name == "integrated_gradients":
+            return _integrated_gradients(loaded, model_text, span, words, prefix, ids, opts["ig_steps"], report)
+        score, counting = seq2seq_scorer(loaded, prefix, ids, report)
+        return perturbation(model_text, span, words, len(ids), name, opts, score, counting)
 
-    started = time.perf_counter()
-    if not words:
-        matrix, evaluations = np.zeros((len(output_ids), 0)), 0
-    else:
-        with guard_oom(), warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            if name == "integrated_gradients":
-                matrix, evaluations = _integrated_gradients(loaded, model_text, (ss, se), words, list(decoder_prefix),
-                                                            output_ids, opts["ig_steps"], report)
-            else:
-                score, counting = seq2seq_scorer(loaded, list(decoder_prefix), output_ids, report)
-                matrix, evaluations = perturbation(model_text, (ss, se), words, len(output_ids), name, opts, score, counting)
-    seconds = time.perf_counter() - started
-    if progress is not None:
-        progress(1.0, name)
-    matrix = np.nan_to_num(np.asarray(matrix, dtype=np.float64), nan=0.0, posinf=0.0, neginf=0.0)
-    return GenerationAttribution(
-        method=name,
-        words=words,
-        output_tokens=output_token_texts(loaded.tokenizer, output_ids),
-        matrix=matrix,
-        evaluations=int(evaluations),
-        seconds=seconds,
-        options=opts,
-    )
+    return run_attribution(loaded.tokenizer, model_text, span, ids, method, options, progress, compute)
 
 
 __all__ = ["attribute", "seq2seq_logprobs", "seq2seq_scorer"]

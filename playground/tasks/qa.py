@@ -18,12 +18,11 @@ stays in ``candidates``. The start/end probability chart per context token takes
 seen by several windows, the largest value (each window is normalised on its own).
 
 **Generative** (the decoders). The answer is generated greedily from a few-shot completion prompt
-(:data:`FEW_SHOT`, plain mode, ending at the first newline), also for chat models. Measured here,
-seven questions on three paragraphs (Eiffel Tower, photosynthesis, Great Wall):
-SmolLM2-135M-Instruct answered all seven with a short span found in the context ("Gustave
-Eiffel", "1889", "the Ming dynasty", ...) with the few-shot prompt, but only two of seven with the
-chat prompt (:data:`CHAT_INSTRUCTION`, ``mode="chat"``), which gave whole sentences ("The Great
-Wall of China was built by the Ming dynasty."); Gemma-3-270M base, few-shot: seven of seven. The
+(:data:`FEW_SHOT`, plain mode, ending at the first newline), also for chat models: in a trial on a
+few paragraphs, SmolLM2-135M-Instruct's chat prompt (:data:`CHAT_INSTRUCTION`, ``mode="chat"``)
+answered in whole sentences ("The Great Wall of China was built by the Ming dynasty.") where the
+few-shot prompt gave the short span ("the Ming dynasty"). ``python scripts/evaluate.py --task qa``
+scores the few-shot prompt on assets/eval/qa.jsonl (numbers in README.md). The
 whole prompt must fit :data:`GEN_PROMPT_CHARS` characters and :data:`GEN_PROMPT_TOKENS` tokens, room for
 the longest context (``qa_context_too_long_model``, ``qa_prompt_too_long`` beyond it).
 The answer is then found in the context (:func:`locate`): exact, case- and whitespace-insensitive

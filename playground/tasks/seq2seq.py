@@ -29,7 +29,6 @@ import numpy as np
 import torch
 
 from .. import config, models, text
-from ..config import LIMITS
 from ..errors import InputError
 from ..explain import generation_attribution, seq2seq_attribution
 from ..explain.base import Option
@@ -180,7 +179,7 @@ def spec_for(task: str, model_key: object, profile: str | None = None, target: s
         if spec is None:
             raise InputError("model_no_target", "No model here translates into '{target}'.", target=str(target))
         return spec
-    spec = next((s for s in choices if isinstance(model_key, str) and s.key == model_key), None)
+    spec = config.spec_by_key(task, model_key, profile) if isinstance(model_key, str) else None
     if spec is None:
         raise InputError("bad_model", "Unknown model '{model}'. Choose one of: {models}.", model=str(model_key)[:60],
                          models=", ".join(s.key for s in choices))
@@ -299,7 +298,7 @@ def run(task: str, source: str, model_key: str | None, profile: str | None, opti
 
 def bounded(bounds: dict[str, Option], given: dict[str, Any]) -> dict[str, Any]:
     """Every option clamped to its bounds (unknown names dropped); min never above max."""
-    values = {name: o.clamp(given.get(name, o.default) if given.get(name) is not None else o.default) for name, o in bounds.items()}
+    values = {name: o.clamp(given.get(name, o.default)) for name, o in bounds.items()}  # None -> default
     if "min_new_tokens" in values and "max_new_tokens" in values:
         values["min_new_tokens"] = min(values["min_new_tokens"], values["max_new_tokens"])
     return values
@@ -345,9 +344,7 @@ KINDS = ("cross", "encoder", "decoder")
 
 def _token_word_map(tokenizer: Any, model_text: str, span: tuple[int, int], words: list[Span], add_special: bool) -> tuple[list[int], list[int | None]]:
     ids, offsets = text.encode_with_offsets(tokenizer, model_text, add_special_tokens=add_special)
-    s0, s1 = span
-    local = [(max(s, s0) - s0, min(e, s1) - s0) if e > s and s < s1 and e > s0 else (0, 0) for s, e in offsets]
-    return ids, text.piece_to_word(local, words)
+    return ids, text.words_of_pieces(offsets, span, words)
 
 
 def _pool(att: np.ndarray, row_word: list[int | None], n_rows: int, col_word: list[int | None], n_cols: int) -> np.ndarray:

@@ -36,8 +36,8 @@ _EXAMPLE = (
 def prompt_for(spec: config.ModelSpec) -> Prompt:
     """The instruction (chat models) or few-shot prompt (base models) around the source."""
     if spec.chat:
-        # The instruction after the text: SmolLM2-135M then copies less of it (ROUGE-L 28.2 vs
-        # 27.0 with the instruction first, mean 287 vs 367 characters, first 6 items of the set).
+        # The instruction after the text: with it first, SmolLM2-135M copied more of the source
+        # (a trial on the first items of assets/eval/summaries.jsonl; scripts/evaluate.py scores this one).
         return Prompt(head="", tail="\n\nSummarize the text above in one short sentence.")
     return Prompt(head=_EXAMPLE + "Text: ", tail="\nSummary:", stop=("\n",))
 

@@ -111,3 +111,12 @@ def redraw_attention(state: dict | None, mode: str, layer: Any, head: Any) -> An
         return views.attention_figure(att, state["tokens"], None, None)
     li = int(layer) if layer is not None else att.shape[0] - 1
     return views.attention_figure(att, state["tokens"], li, None if head in (None, "mean") else int(head))
+
+
+def conversion_progress(spec: Any, lang: str, progress: gr.Progress) -> Callable[[float, float, float], None]:
+    """What ``models.load`` calls during a first GGUF conversion: a moving bar with time left."""
+
+    def converting(fraction: float, elapsed: float, total: float) -> None:
+        progress(fraction, desc=t("progress_running", lang, method=spec.display, done=fraction, left=max(0.0, total - elapsed)))
+
+    return converting

@@ -13,7 +13,7 @@ from .. import config, models, views
 from ..config import LIMITS
 from ..explain import generation_attribution as attribution
 from ..tasks import generation as task
-from .common import MODEL_QUEUE, attention_choices, guarded, redraw_attention, request_language
+from .common import MODEL_QUEUE, attention_choices, conversion_progress, guarded, redraw_attention, request_language
 from .strings import t
 
 EXAMPLES = [
@@ -120,10 +120,7 @@ def build(i18n: gr.I18n, profile: str) -> None:
         stop.clear()
         spec = task.spec_for(model_v, profile)
 
-        def converting(fraction: float, elapsed: float, total: float) -> None:
-            progress(fraction, desc=t("progress_running", lang, method=spec.display, done=fraction, left=max(0.0, total - elapsed)))
-
-        models.load(spec, converting)  # first time: GGUF conversion with a moving bar
+        models.load(spec, conversion_progress(spec, lang, progress))  # first time: GGUF conversion with a moving bar
         final = None
         last = 0.0
         for update in task.stream(prompt_v, model_key=spec.key, profile=profile, stop=stop, max_new_tokens=max_new_v,

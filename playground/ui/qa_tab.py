@@ -7,14 +7,13 @@ components; the work is in the task and in playground.views."""
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
 from typing import Any
 
 import gradio as gr
 
 from .. import config, views
 from ..tasks import qa
-from .common import MODEL_QUEUE, attention_choices, guarded, request_language
+from .common import MODEL_QUEUE, attention_choices, conversion_progress, guarded, request_language
 from .strings import t
 
 # Preset question + context pairs (one dropdown fills both boxes: gr.Examples over two inputs
@@ -175,18 +174,12 @@ def build(i18n: gr.I18n, profile: str) -> None:
 
     # ---- handlers ------------------------------------------------------------------------
 
-    def _converting(spec: config.ModelSpec, lang: str, progress: gr.Progress) -> Callable[[float, float, float], None]:
-        def converting(fraction: float, elapsed: float, total: float) -> None:
-            progress(fraction, desc=t("progress_running", lang, method=spec.display, done=fraction, left=max(0.0, total - elapsed)))
-
-        return converting
-
     @guarded
     def answer_h(question_v: str, context_v: str, model_v: str, top_k_v: Any, method_v: str, request: gr.Request,
                  progress: gr.Progress = gr.Progress()):
         lang = request_language((request,), {})
         spec = qa.spec_for(model_v or None, profile)
-        result = qa.answer(question_v, context_v, spec.key, profile, top_k=top_k_v, progress=_converting(spec, lang, progress))
+        result = qa.answer(question_v, context_v, spec.key, profile, top_k=top_k_v, progress=conversion_progress(spec, lang, progress))
         extractive = result.kind == "extractive"
         names = qa.methods_for(result)
         chosen = method_v if method_v in names else _default_method(result.kind)

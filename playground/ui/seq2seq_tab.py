@@ -14,7 +14,7 @@ from .. import config, models, views
 from ..config import LIMITS
 from ..explain import generation_attribution
 from ..tasks import seq2seq, summarization, translation
-from .common import MODEL_QUEUE, guarded, request_language
+from .common import MODEL_QUEUE, conversion_progress, guarded, request_language
 from .strings import t
 
 EXAMPLES: dict[str, list[str]] = {
@@ -118,12 +118,6 @@ def _build(task: str, i18n: gr.I18n, profile: str) -> None:
 
     # ---- handlers ------------------------------------------------------------------------
 
-    def _progress_loader(spec: config.ModelSpec, lang: str, progress: gr.Progress) -> Callable[[float, float, float], None]:
-        def converting(fraction: float, elapsed: float, total: float) -> None:
-            progress(fraction, desc=t("progress_running", lang, method=spec.display, done=fraction, left=max(0.0, total - elapsed)))
-
-        return converting
-
     def _finish(result: seq2seq.Seq2SeqResult, lang: str) -> tuple:
         words, _ = result.output_words()
         word_choices = [(t("attr_whole_output", lang), -1)] + [(f"{i + 1}: {w.text}", i) for i, w in enumerate(words)]
@@ -135,7 +129,7 @@ def _build(task: str, i18n: gr.I18n, profile: str) -> None:
                     progress: gr.Progress = gr.Progress()):
         lang = request_language((request,), {})
         spec = seq2seq.spec_for(task, model_v or None, profile)
-        models.load(spec, _progress_loader(spec, lang, progress))  # first time: a GGUF conversion, with a bar
+        models.load(spec, conversion_progress(spec, lang, progress))  # first time: a GGUF conversion, with a bar
         result = summarization.summarize(source_v, spec.key, profile, min_new_tokens=min_v, max_new_tokens=max_v)
         return _finish(result, lang)
 
@@ -145,7 +139,7 @@ def _build(task: str, i18n: gr.I18n, profile: str) -> None:
         lang = request_language((request,), {})
         code = translation.check_target(target_v)
         spec = seq2seq.spec_for(task, model_v or None, profile, code)
-        models.load(spec, _progress_loader(spec, lang, progress))
+        models.load(spec, conversion_progress(spec, lang, progress))
         result = translation.translate(source_v, code, spec.key, profile, max_new_tokens=max_v)
         return _finish(result, lang)
 
