@@ -2,8 +2,7 @@
 the explanation methods read, with no gradio: ``sentiment`` (``predict``, ``subject``, its batched
 scorer), ``generation`` (``stream``/``generate``, ``attention``, ``logit_lens``), ``summarization``
 and ``translation`` (``summarize``/``translate`` on the shared :mod:`.seq2seq` engine, which
-offers ``attention`` and ``explain``), ``qa`` (``answer``, ``attention``, ``explain``). ``None``
-would mark a task whose tab says it is coming, with nothing fake behind it."""
+offers ``attention`` and ``explain``), ``qa`` (``answer``, ``attention``, ``explain``)."""
 
 from __future__ import annotations
 
@@ -11,7 +10,7 @@ from types import ModuleType
 
 from . import generation, qa, sentiment, summarization, translation
 
-TASKS: dict[str, ModuleType | None] = {
+TASKS: dict[str, ModuleType] = {
     "generation": generation,
     "summarization": summarization,
     "translation": translation,

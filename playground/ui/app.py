@@ -12,7 +12,7 @@ from ..tasks import TASKS
 from . import generation_tab, qa_tab, sentiment_tab, seq2seq_tab
 from .common import i18n as make_i18n
 
-# A task with a builder gets a working tab; the others say plainly that they are coming.
+# One tab builder per task.
 BUILDERS: dict[str, Callable[[gr.I18n, str], None]] = {
     "generation": generation_tab.build,
     "summarization": seq2seq_tab.build_for("summarization"),
@@ -40,11 +40,7 @@ def build_demo(profile: str | None = None) -> tuple[gr.Blocks, gr.I18n]:
         with gr.Tabs(selected="generation"):
             for name in TASKS:
                 with gr.Tab(i18n(f"tab_{name}"), id=name, elem_id=f"tab-{name}"):
-                    builder = BUILDERS.get(name)
-                    if builder is None:
-                        gr.Markdown(i18n(f"coming_{name}"))
-                    else:
-                        builder(i18n, profile)
+                    BUILDERS[name](i18n, profile)
         for register in API:
             register()
     return demo, i18n
