@@ -15,14 +15,10 @@ from __future__ import annotations
 
 import argparse
 import os
-import sys
 import time
-from pathlib import Path
 
 import numpy as np
 import torch
-
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 TEXT = (
     "I didn't expect much from this little phone, but the battery lasts two full days, the camera "

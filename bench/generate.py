@@ -14,13 +14,9 @@ from __future__ import annotations
 
 import argparse
 import os
-import sys
 import time
-from pathlib import Path
 
 import torch
-
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 PROMPT = "Explain in a few simple sentences why the sky looks blue during the day and turns red and orange at sunset."
 NEW_TOKENS = 50

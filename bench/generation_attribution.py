@@ -16,15 +16,11 @@ from __future__ import annotations
 import argparse
 import math
 import os
-import sys
 import time
 import warnings
-from pathlib import Path
 
 import numpy as np
 import torch
-
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 PROMPT = (
     "Explain in two short sentences why the sky looks blue during the day but turns red and "

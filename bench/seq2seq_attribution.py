@@ -14,16 +14,15 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import functools
+import importlib.util
 import os
 import sys
 import time
 from pathlib import Path
+from types import ModuleType
 
 import torch
-
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "bench"))
 
 SOURCE = (
     "The old lighthouse on the northern cliff was built in 1872 to guide fishing boats through the narrow "
@@ -32,6 +31,15 @@ SOURCE = (
     "visitors can see maps, photographs and the original brass lens."
 )
 N_OUT = 15
+
+
+@functools.cache
+def _sibling(name: str) -> ModuleType:
+    """Another script of bench/ (not a package) loaded from this file's directory, whatever the cwd."""
+    spec = importlib.util.spec_from_file_location(f"bench_{name}", Path(__file__).with_name(f"{name}.py"))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 def encoder_decoder_floors(loaded, result, sizes: tuple[int, ...], grad_size: int, repeats: int = 3) -> tuple[float, float]:
@@ -95,11 +103,11 @@ def main() -> None:
     def floors() -> tuple[float, float]:
         if result.family == "encoder-decoder":
             return encoder_decoder_floors(loaded, result, sizes, ig_steps)
-        from generation_attribution import per_row_forward, per_row_gradient
+        bench_ga = _sibling("generation_attribution")  # bench/generation_attribution.py
 
         ids = ga.encode_prompt(loaded.tokenizer, result.model_text)
-        return (min(per_row_forward(loaded, ids, result.output_ids, sizes).values()),
-                min(per_row_gradient(loaded, ids, result.output_ids, (ig_steps,)).values()))
+        return (min(bench_ga.per_row_forward(loaded, ids, result.output_ids, sizes).values()),
+                min(bench_ga.per_row_gradient(loaded, ids, result.output_ids, (ig_steps,)).values()))
 
     before = floors()
     runs = []

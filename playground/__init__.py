@@ -4,6 +4,20 @@ The package never imports gradio: tasks, explanation methods and models are plai
 ``from playground import sentiment, sentiment_explain`` works in a notebook or a script.
 """
 
-from .api import sentiment, sentiment_explain, sentiment_explain_all
+from .api import (
+    ENDPOINTS,
+    generate,
+    generate_explain,
+    qa,
+    qa_explain,
+    sentiment,
+    sentiment_explain,
+    sentiment_explain_all,
+    summarize,
+    summarize_explain,
+    translate,
+    translate_explain,
+)
 
-__all__ = ["sentiment", "sentiment_explain", "sentiment_explain_all"]
+__all__ = ["ENDPOINTS", "generate", "generate_explain", "qa", "qa_explain", "sentiment", "sentiment_explain",
+           "sentiment_explain_all", "summarize", "summarize_explain", "translate", "translate_explain"]

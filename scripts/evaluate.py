@@ -16,12 +16,10 @@ import argparse
 import json
 import os
 import platform
-import sys
 import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
 os.environ.setdefault("PLAYGROUND_PROFILE", "offline")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
@@ -98,7 +96,8 @@ def eval_qa(keys: list[str], limit: int | None) -> dict:
 
 def _table(task: str, res: dict) -> str:
     if task == "summarization":
-        lines = ["| model | ROUGE-L | mean length (chars; sources ~%d) | copied the source | s/item |" % next(iter(res.values()))["source_mean_chars"],
+        source_chars = next(iter(res.values()))["source_mean_chars"]
+        lines = [f"| model | ROUGE-L | mean length (chars; sources ~{int(source_chars)}) | copied the source | s/item |",
                  "|---|---|---|---|---|"]
         lines += [f"| {k} | {v['rouge_l']:.1f} | {v['mean_chars']:.0f} | {v['copied']}/{v['n']} | {v['seconds_per_item']:.1f} |" for k, v in res.items()]
     elif task == "translation":

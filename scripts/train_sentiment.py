@@ -32,11 +32,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from playground import config, models  # noqa: E402
-from playground.scoring import BatchedScorer  # noqa: E402
-from playground.tasks.sentiment import batch_probabilities  # noqa: E402
+from playground import config, models
+from playground.scoring import BatchedScorer
+from playground.tasks.sentiment import batch_probabilities
 
 LABELS = ["negative", "positive"]
 SEED = 13
@@ -141,7 +139,7 @@ def main() -> None:
 
     tok = AutoTokenizer.from_pretrained(str(base))
     model = BertForSequenceClassification.from_pretrained(
-        str(base), num_labels=2, id2label=dict(enumerate(LABELS)), label2id={l: i for i, l in enumerate(LABELS)}
+        str(base), num_labels=2, id2label=dict(enumerate(LABELS)), label2id={label: i for i, label in enumerate(LABELS)}
     )
     n_layers = model.config.num_hidden_layers
     trainable = [f"bert.encoder.layer.{i}." for i in range(n_layers - args.train_layers, n_layers)]

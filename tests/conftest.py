@@ -6,15 +6,12 @@ from __future__ import annotations
 
 import os
 import socket
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
 
 # Nothing here may phone home (there is no network); set before gradio is ever imported.
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")

@@ -1,71 +1,131 @@
-"""The explanation methods, by name. Adding a method is one module and one entry here."""
+"""The explanation methods, by name, and :func:`explain`, which runs one on a task's Subject.
+
+Adding a method is one module and one entry in :data:`METHODS` (and its label in
+:mod:`playground.messages`): every task whose Subject offers what the method ``needs`` gets it,
+in the API and in every tab.
+"""
 
 from __future__ import annotations
 
+import threading
 import time
-from collections.abc import Callable
+import warnings
+from typing import Any
 
 import numpy as np
 
 from ..errors import InputError
 from .attention import Attention
-from .base import Explanation, Method, Option, Progress, Subject
+from .base import Explanation, Method, Option, Progress, Stopped, Subject, Target, Unit
+from .feature_ablation import FeatureAblation
+from .gradient_x_input import GradientXInput
 from .integrated_gradients import IntegratedGradients
+from .kernel_shap import KernelShap
 from .lime_text import Lime
 from .shap_text import Shap
+from .units import UNIT_CHOICES, with_units
 
-METHODS: dict[str, Method] = {m.name: m for m in (Attention(), IntegratedGradients(), Lime(), Shap())}
+METHODS: dict[str, Method] = {
+    m.name: m
+    for m in (Attention(), GradientXInput(), IntegratedGradients(), FeatureAblation(), Lime(), Shap(), KernelShap())
+}
 
-__all__ = ["METHODS", "Explanation", "Method", "Option", "Subject", "explain", "get_method"]
+__all__ = ["METHODS", "UNIT_CHOICES", "Explanation", "Method", "Option", "Stopped", "Subject", "Target", "Unit",
+           "all_options", "explain", "get_method", "methods_for", "planned_evaluations", "select_targets"]
 
 
-def get_method(name: str) -> Method:
+def get_method(name: object) -> Method:
     method = METHODS.get(str(name).strip().lower())
     if method is None:
-        raise InputError(
-            "bad_method", "Unknown method '{name}'. Choose one of: {names}.", name=str(name)[:40], names=", ".join(METHODS)
-        )
+        raise InputError("bad_method", "Unknown method '{name}'. Choose one of: {names}.", name=str(name)[:40],
+                         names=", ".join(METHODS))
     return method
 
 
-def explain(
-    subject: Subject,
-    method: str,
-    options: dict[str, object] | None = None,
-    progress: Progress | None = None,
-) -> Explanation:
-    """Run one method on ``subject``. Options are clamped to the method's bounds; ``progress``
-    gets (fraction, message) as the batched scorer works through its rows."""
+def methods_for(subject: Subject) -> list[str]:
+    """The methods that run on ``subject`` (by what its model offers), in registry order."""
+    return [name for name, m in METHODS.items() if m.supports(subject)]
+
+
+def all_options() -> list[Option]:
+    """Every option the registered methods take, once each (the UI builds its sliders from it)."""
+    seen: dict[str, Option] = {}
+    for m in METHODS.values():
+        for o in m.options:
+            seen.setdefault(o.name, o)
+    return list(seen.values())
+
+
+def select_targets(subject: Subject, target: object = None) -> list[int]:
+    """Which targets to explain: None / "" / "default": the task's default; "all": every
+    target (the full matrix); a target's label; or its index."""
+    if target is None or (isinstance(target, str) and target.strip().lower() in ("", "default", "predicted")):
+        return [subject.default_target]
+    if isinstance(target, str) and target.strip().lower() == "all":
+        return list(range(len(subject.targets)))
+    labels = [t.label for t in subject.targets]
+    if isinstance(target, str) and target.strip() in labels:
+        return [labels.index(target.strip())]
+    if isinstance(target, (int, np.integer)) and not isinstance(target, bool) and 0 <= int(target) < len(labels):
+        return [int(target)]
+    shown = ", ".join(labels[:8]) + (", ..." if len(labels) > 8 else "")
+    raise InputError("bad_target", "Unknown target '{target}'. Choose one of: {labels}.", target=str(target)[:40],
+                     labels="default, all, " + shown)
+
+
+def planned_evaluations(subject: Subject, method: str, options: dict[str, object] | None = None,
+                        target: object = None, units: str = "auto") -> int:
+    """What a run will cost in model rows (for time estimates before it starts)."""
     m = get_method(method)
-    if not m.supports(subject):
-        raise InputError("method_unsupported", "The method '{name}' does not support this task.", name=m.name)
+    s = with_units(subject, units)
+    return max(1, m.evaluations(s, m.resolve(options), len(select_targets(s, target))))
+
+
+def explain(subject: Subject, method: str, options: dict[str, object] | None = None, target: object = None,
+            units: str = "auto", progress: Progress | None = None, stop: threading.Event | None = None) -> Explanation:
+    """Run one method on ``subject`` for the chosen targets (see :func:`select_targets`) over
+    words or sentences (``units``: "word", "sentence", or "auto": sentences for long inputs).
+    Options are clamped to the method's bounds; ``progress`` gets (fraction, method) as model
+    rows run; ``stop`` (set by a Stop button) ends the job between two batches (raises
+    :class:`Stopped`)."""
+    m = get_method(method)
+    s = with_units(subject, units)
+    if not m.supports(s):
+        if not s.units:
+            raise InputError("nothing_to_explain", "There is nothing to explain: the input has no words.")
+        raise InputError("method_unsupported", "The method '{name}' does not apply to this model.", name=m.name)
+    chosen = select_targets(s, target)
     opts = m.resolve(options)
-    planned = max(1, m.evaluations(subject, opts))
-    report: Callable[[int, int], None] | None = None
-    if progress is not None:
-        def report(done: int, total: int) -> None:
-            progress(min(1.0, done / max(total, 1)), m.name)
-    subject.scorer.progress = report
+    planned = max(1, m.evaluations(s, opts, len(chosen)))
+
+    def report(rows: int) -> None:
+        if progress is not None:
+            progress(min(1.0, rows / planned), m.name)
+
+    if s.score is not None:
+        s.score.stop = stop
+        base = s.score.stats.evaluated
+        s.score.progress = lambda done: report(done - base)
+    s.notes["on_rows"] = report
     started = time.perf_counter()
     try:
-        scores, evaluations, extras = m.run(subject, opts, progress)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # sklearn / shap chatter about convergence and versions
+            matrix, evaluations, convergence, extras = m.run(s, chosen, opts, stop)
     finally:
-        subject.scorer.progress = None
+        if s.score is not None:
+            s.score.progress, s.score.stop = None, None
+        s.notes.pop("on_rows", None)
     seconds = time.perf_counter() - started
-    scores = np.nan_to_num(np.asarray(scores, dtype=float), nan=0.0, posinf=0.0, neginf=0.0)
-    extras = {"planned_evaluations": planned, **extras}
+    if progress is not None:
+        progress(1.0, m.name)
+    matrix = np.nan_to_num(np.asarray(matrix, dtype=np.float64), nan=0.0, posinf=0.0, neginf=0.0)
+    matrix = matrix.reshape(len(chosen), len(s.units))
+    notes = {k: v for k, v in s.notes.items() if not callable(v)}
     return Explanation(
-        method=m.name,
-        task=subject.task,
-        target=subject.target_label,
-        target_index=subject.target_index,
-        tokens=list(subject.words),
-        scores=scores.tolist(),
-        evaluations=int(evaluations),
-        seconds=seconds,
-        model=subject.model_name,
-        options=opts,
-        truncated=subject.truncated,
-        extras=extras,
-        text=subject.text,
+        task=s.task, method=m.name, model=s.model, units=list(s.units), targets=[s.targets[i] for i in chosen],
+        matrix=matrix, evaluations=int(evaluations), seconds=seconds, options=opts, unit_kind=s.unit_kind,
+        truncated=s.truncated, convergence=convergence,
+        extras={"planned_evaluations": planned, "removal": s.score.removal if s.score is not None else "",
+                **notes, **extras},
     )

@@ -1,64 +1,68 @@
-"""The explanation engine's shared shapes: what is explained (:class:`Subject`), how a method
-declares itself (:class:`Method`, :class:`Option`), and the one result type (:class:`Explanation`).
+"""The explanation engine's shared shapes.
 
-A task builds a Subject; every method reads only the Subject, so a new task works with every
-method that its Subject supports, and a new method works with every task, with no edit to either.
+A task turns one of its results into a :class:`Subject`: the input's *units* (words, or
+sentences of a long input), the *targets* (the scalars an explanation can explain: a class
+probability, an extractive span's start + end logits, the log-probability of one output word or
+of the whole output), and what the model offers to explain them with:
+
+- ``score``: a :class:`MaskScorer`, keep-masks over the units -> one row of target values per
+  mask (the one batched scorer of the task; every perturbation method and the faithfulness
+  metrics call it),
+- ``gradient``: a :class:`GradientView`, the embedding layer and a forward through it,
+- ``attention``: an :class:`AttentionView`, one eager forward handing out each layer's weights.
+
+Every :class:`Method` reads only the Subject and returns one :class:`Explanation`: a
+targets x units matrix. A method runs on every task whose Subject offers what it ``needs``.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+import threading
+import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
-from ..scoring import BatchedScorer
-from ..text import Span
+from ..errors import PlaygroundError
 
 Progress = Callable[[float, str], None]  # (fraction done, what is running)
 
 
-@dataclass
-class Subject:
-    """One input and one model output to explain, with everything the methods need.
+class Stopped(PlaygroundError):
+    """The user pressed Stop: the job ends between two model batches and frees the model."""
 
-    ``scorer`` maps texts to an (n, k) array of scores (class probabilities); the perturbation
-    methods call it. ``forward`` maps (input_ids, attention_mask) to the same scores with
-    gradients flowing, for gradient methods; ``embeddings`` is the layer they attribute to.
-    """
+    def __init__(self) -> None:
+        super().__init__("stopped", "Stopped.")
 
-    task: str
+
+@dataclass(frozen=True)
+class Unit:
+    """A word (or a sentence) of the input: ``text == part_text[start:end]``, where ``part``
+    names the text it indexes ("text", "prompt", "source", "question", "context")."""
+
     text: str
-    words: list[Span]
-    target_index: int
-    target_label: str
-    model_name: str
-    scorer: BatchedScorer
-    mask_token: str
-    pieces: list[Span] = field(default_factory=list)
-    piece_word: list[int | None] = field(default_factory=list)
-    input_ids: Any = None  # torch.LongTensor (1, n)
-    attention_mask: Any = None
-    baseline_ids: Any = None  # same shape; [PAD] everywhere but the special tokens
-    forward: Callable[..., Any] | None = None
-    embeddings: Any = None
-    attentions: Callable[[], np.ndarray] | None = None  # -> (layers, heads, n, n)
-    truncated: bool = False
-    probabilities: np.ndarray | None = None  # the model's output on the unperturbed input
+    start: int
+    end: int
+    part: str = "text"
 
-    def target_scores(self, texts: list[str]) -> np.ndarray:
-        """The batched scorer's column for the explained output."""
-        return self.scorer(texts)[:, self.target_index]
+    def to_dict(self) -> dict[str, Any]:
+        return {"text": self.text, "start": self.start, "end": self.end, "part": self.part}
 
-    def pool_pieces(self, piece_scores: np.ndarray) -> np.ndarray:
-        """Sum per-piece scores into per-word scores (attributions are additive)."""
-        out = np.zeros(len(self.words))
-        for score, w in zip(piece_scores, self.piece_word):
-            if w is not None:
-                out[w] += float(score)
-        return out
+
+@dataclass(frozen=True)
+class Target:
+    """One scalar an explanation can explain. ``label`` is its stable name ("positive",
+    "output", "word:3", "span"); ``text`` what it is about (a class, an output word)."""
+
+    label: str
+    text: str
+    value: float | None = None  # the scalar on the unperturbed input
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"label": self.label, "text": self.text, "value": None if self.value is None else float(self.value)}
 
 
 @dataclass(frozen=True)
@@ -70,7 +74,7 @@ class Option:
     default: float
     minimum: float
     maximum: float
-    label: str  # i18n key
+    label: str  # message key
     integer: bool = True
 
     def clamp(self, value: object) -> float:
@@ -88,67 +92,225 @@ class Option:
         return int(round(v)) if self.integer else float(v)
 
 
+SEED = Option("seed", default=0, minimum=0, maximum=2**31 - 1, label="opt_seed")
+
+
+@dataclass
+class ScoreStats:
+    """What a scorer did: rows asked for, rows the model actually ran, forward calls, time."""
+
+    requested: int = 0
+    evaluated: int = 0
+    calls: int = 0
+    seconds: float = 0.0
+
+
+class MaskScorer:
+    """The task's batched scorer over keep-masks.
+
+    ``batch_fn(masks)`` gets a (b, n_units) bool array (True: the unit is kept) and returns the
+    (b, n_targets) target values of the model on that perturbed input. This wrapper never runs
+    the same mask twice, runs masks with the same number of kept units together (shorter
+    inputs, less padding) in a fixed order (so a result never depends on the order it was asked
+    in), chunks them so memory stays bounded however many samples a method asks for (lime
+    #681), reports progress and honours Stop between chunks."""
+
+    def __init__(self, batch_fn: Callable[[np.ndarray], np.ndarray], n_units: int, n_targets: int,
+                 batch_size: int = 64, removal: str = "", counts_rows: bool = True) -> None:
+        self.batch_fn = batch_fn
+        self.n_units = int(n_units)
+        self.n_targets = int(n_targets)
+        self.batch_size = max(1, int(batch_size))
+        self.removal = removal  # how a unit is taken out, said in every result
+        self.cache: dict[bytes, np.ndarray] = {}
+        self.stats = ScoreStats()
+        self.progress: Callable[[int], None] | None = None  # rows evaluated so far
+        self.stop: threading.Event | None = None
+        self.counts_rows = counts_rows  # False for a view over another scorer, which counts them
+
+    def __call__(self, masks: np.ndarray | Sequence[Sequence[bool]]) -> np.ndarray:
+        m = np.asarray(masks, dtype=bool).reshape(-1, self.n_units)
+        self.stats.requested += len(m)
+        keys = [row.tobytes() for row in m]
+        todo_keys = sorted({k for k in keys if k not in self.cache}, key=lambda k: (sum(k), k))
+        rows = {k: row for k, row in zip(keys, m)}
+        started = time.perf_counter()
+        try:
+            for i in range(0, len(todo_keys), self.batch_size):
+                if self.stop is not None and self.stop.is_set():
+                    raise Stopped()
+                chunk = todo_keys[i : i + self.batch_size]
+                out = np.asarray(self.batch_fn(np.stack([rows[k] for k in chunk])), dtype=np.float64)
+                out = out.reshape(len(chunk), self.n_targets)
+                for k, row in zip(chunk, out):
+                    self.cache[k] = row
+                if self.counts_rows:
+                    self.stats.calls += 1
+                    self.stats.evaluated += len(chunk)
+                if self.progress is not None:
+                    self.progress(self.stats.evaluated)
+        finally:
+            if self.counts_rows:
+                self.stats.seconds += time.perf_counter() - started
+        if not keys:
+            return np.zeros((0, self.n_targets))
+        return np.stack([self.cache[k] for k in keys])
+
+    def full(self) -> np.ndarray:
+        """The target values on the unperturbed input."""
+        return self(np.ones((1, self.n_units), dtype=bool))[0]
+
+    def coarsen(self, groups: list[list[int]]) -> MaskScorer:
+        """The same scorer over coarser units (sentences): unit g of the new scorer is the
+        words ``groups[g]``. Shares the model rows already run."""
+        n_fine = self.n_units
+        member = np.zeros((len(groups), n_fine), dtype=bool)
+        for g, members in enumerate(groups):
+            member[g, members] = True
+
+        def batch(masks: np.ndarray) -> np.ndarray:
+            fine = (masks.astype(np.int64) @ member.astype(np.int64)) > 0
+            return self(fine)
+
+        coarse = MaskScorer(batch, len(groups), self.n_targets, batch_size=self.batch_size, removal=self.removal,
+                            counts_rows=False)
+        coarse.stats = self.stats  # one account of the model rows, whatever the units
+        return coarse
+
+
+@dataclass
+class GradientView:
+    """What gradient methods need. ``layer`` is the module whose output (the input embeddings)
+    is interpolated; ``run(rows)`` runs the model on ``rows`` copies of the input (with
+    ``layer``'s output replaced by the method, through a forward hook) and returns the (rows,
+    n_targets) targets with gradients flowing. ``position_unit[p]`` is the unit that position p
+    of the layer's output belongs to (None: not explained, e.g. a special or template token,
+    or generated text, kept as it is). The baseline replaces the explained positions with
+    ``baseline_ids`` (a pad / unk token)."""
+
+    layer: Any  # torch.nn.Module
+    input_ids: Any  # torch.LongTensor (1, T)
+    baseline_ids: Any  # torch.LongTensor (1, T)
+    run: Callable[[int], Any]
+    position_unit: list[int | None]
+    max_rows: int = 16  # rows per forward + backward (memory: rows x T x hidden activations)
+    baseline: str = "pad"  # what the baseline token is, said in the result
+
+
+@dataclass
+class AttentionView:
+    """One eager forward's attention. ``each_layer(keep)`` runs it and calls ``keep(weights)``
+    with each layer's (heads, rows, columns) weights (a torch tensor or array), in layer order.
+    ``target_rows[t]`` are the query rows read for target t (their mean: the classifier's
+    token, a span's start and end, the positions that wrote an output word); ``column_unit``
+    maps columns to units. ``square``: rows and columns are the same positions (self-attention:
+    rollout applies); ``sink``: the column of the first token, where decoders park attention."""
+
+    each_layer: Callable[[Callable[[Any], None]], None]
+    target_rows: list[list[int]]
+    column_unit: list[int | None]
+    square: bool = True
+    sink: int | None = 0
+    kind: str = "self"  # "self" or "cross" (encoder-decoder: output x source)
+
+
+@dataclass
+class Subject:
+    """One input and one model result to explain (see the module docstring)."""
+
+    task: str
+    model: str
+    units: list[Unit]
+    targets: list[Target]
+    score: MaskScorer | None = None
+    gradient: GradientView | None = None
+    attention: AttentionView | None = None
+    unit_kind: str = "word"  # "word" or "sentence"
+    default_target: int = 0
+    truncated: bool = False
+    texts: dict[str, str] = field(default_factory=dict)  # part -> the text its units index
+    notes: dict[str, Any] = field(default_factory=dict)  # JSON-friendly task specifics
+
+    def offers(self) -> set[str]:
+        return {name for name, v in (("scorer", self.score), ("gradients", self.gradient), ("attention", self.attention))
+                if v is not None}
+
+
 @dataclass
 class Explanation:
-    """What every method returns: one score per word of the input, for one target output."""
+    """What every method returns: ``matrix[i][j]`` is how much unit j raised target
+    ``targets[i]`` (attention: how much target i's rows attended to unit j)."""
 
-    method: str
     task: str
-    target: str
-    target_index: int
-    tokens: list[Span]
-    scores: list[float]
+    method: str
+    model: str
+    units: list[Unit]
+    targets: list[Target]
+    matrix: np.ndarray  # (len(targets), len(units)), finite
     evaluations: int
     seconds: float
-    model: str
-    options: dict[str, int] = field(default_factory=dict)
-    units: str = "word"
+    options: dict[str, Any] = field(default_factory=dict)
+    unit_kind: str = "word"
     truncated: bool = False
-    extras: dict[str, Any] = field(default_factory=dict)  # JSON-friendly method specifics
-    text: str = ""  # the NFC-normalised input that the token offsets index into
+    convergence: dict[str, Any] = field(default_factory=dict)
+    extras: dict[str, Any] = field(default_factory=dict)
+
+    def row(self, label: str | int | None = None) -> np.ndarray:
+        """One target's scores (by label or index; None: the first)."""
+        if label is None:
+            return self.matrix[0]
+        if isinstance(label, int):
+            return self.matrix[label]
+        labels = [t.label for t in self.targets]
+        return self.matrix[labels.index(label)]
 
     def to_dict(self) -> dict[str, Any]:
+        first = [float(v) for v in self.matrix[0]] if len(self.matrix) else []
         return {
-            "method": self.method,
             "task": self.task,
-            "text": self.text,
-            "target": self.target,
-            "target_index": self.target_index,
-            "units": self.units,
-            "tokens": [t.to_dict() for t in self.tokens],
-            "scores": [float(s) for s in self.scores],
+            "method": self.method,
+            "model": self.model,
+            "target": self.targets[0].label if self.targets else None,
+            "units": self.unit_kind,
+            "words": [u.to_dict() for u in self.units],
+            "targets": [t.to_dict() for t in self.targets],
+            "matrix": [[float(v) for v in row] for row in self.matrix],
+            "scores": first,  # the first target's row (what a one-target client reads)
             "evaluations": int(self.evaluations),
             "seconds": round(float(self.seconds), 4),
-            "model": self.model,
             "options": dict(self.options),
-            "truncated": self.truncated,
-            **{k: v for k, v in self.extras.items() if k not in {"tokens", "scores"}},
+            "truncated": bool(self.truncated),
+            "convergence": dict(self.convergence),
+            **{k: v for k, v in self.extras.items() if k not in _RESERVED},
         }
 
 
+_RESERVED = {"task", "method", "model", "target", "units", "words", "targets", "matrix", "scores", "evaluations",
+             "seconds", "options", "truncated", "convergence"}
+
+
 class Method:
-    """Base for explanation methods. Subclasses set ``name``, ``tasks``, ``options`` and
-    implement :meth:`evaluations` (what a budget costs, for progress and time estimates) and
-    :meth:`run`."""
+    """Base for explanation methods: set ``name``, ``needs`` (what the Subject must offer:
+    "scorer", "gradients", "attention"), ``options``; implement :meth:`evaluations` (what a
+    budget costs, for progress and time estimates) and :meth:`run`."""
 
     name: str = ""
-    tasks: frozenset[str] = frozenset()
+    needs: str = "scorer"
     options: tuple[Option, ...] = ()
-    needs_gradients: bool = False
+    summary: str = ""  # one line: what it computes (the docs; the UI's texts are messages)
 
     def supports(self, subject: Subject) -> bool:
-        if subject.task not in self.tasks:
-            return False
-        return subject.forward is not None if self.needs_gradients else True
+        return self.needs in subject.offers() and bool(subject.units)
 
-    def resolve(self, given: dict[str, object] | None) -> dict[str, int]:
+    def resolve(self, given: dict[str, object] | None) -> dict[str, Any]:
         """Defaults filled in, every value clamped to its bounds; unknown names dropped."""
         given = given or {}
         return {o.name: o.clamp(given.get(o.name, o.default)) for o in self.options}
 
-    def evaluations(self, subject: Subject, opts: dict[str, int]) -> int:
+    def evaluations(self, subject: Subject, opts: dict[str, Any], n_targets: int) -> int:
         raise NotImplementedError
 
-    def run(self, subject: Subject, opts: dict[str, int], progress: Progress | None) -> tuple[np.ndarray, int, dict]:
-        """Return (one score per word, model rows evaluated, JSON-friendly extras)."""
+    def run(self, subject: Subject, targets: list[int], opts: dict[str, Any],
+            stop: threading.Event | None) -> tuple[np.ndarray, int, dict[str, Any], dict[str, Any]]:
+        """Return (matrix of len(targets) x units, model rows evaluated, convergence, extras)."""
         raise NotImplementedError

@@ -29,7 +29,8 @@ import torch
 from .. import config, models, text
 from ..config import LIMITS
 from ..errors import InputError
-from ..explain.base import Option
+from ..explain import llm
+from ..explain.base import Option, Subject
 
 NAME = "generation"
 
@@ -731,6 +732,18 @@ def attention(result: GenerationResult, loaded: models.LoadedModel | None = None
         n_prompt=min(len(result.prompt_ids), n),
         user_tokens=(min(u0, n), min(u1, n)),
     )
+
+
+def subject(result: GenerationResult, loaded: models.LoadedModel | None = None) -> Subject:
+    """What the explanation methods read for a generation: the words of the user's prompt (the
+    chat template around it is neither explained nor perturbed), and as targets the
+    log-probability of the whole output (the default) and of each output word, teacher-forced
+    (:mod:`playground.explain.llm`)."""
+    if not result.output_ids:
+        raise InputError("nothing_generated", "There is no generated text to explain yet: generate first.")
+    loaded = _loaded_for(result, loaded)
+    inp = llm.LLMInput(model_text=result.prompt_text, parts=[("prompt", *result.user_span)], output_ids=list(result.output_ids))
+    return llm.subject(loaded, inp, NAME, eager=gate(loaded.spec.key).eager)
 
 
 def _final_norm(model: Any) -> Any:

@@ -39,8 +39,9 @@ moves and the target stays at the same two positions; the answer's own words are
 any other. Attention rollout is read at the same two positions. Only the question and the
 context words inside that window are explained (the others cannot change its logits);
 ``words_outside_window`` says how many were left out. Generative: the project's attribution per
-generated token (:mod:`playground.explain.generation_attribution`, teacher-forced
-log-probabilities), over the question and context words of the prompt.
+generated word (teacher-forced
+log-probabilities, :mod:`playground.explain.llm`), over the question and context words of the
+prompt. Every registered method runs on both kinds (:func:`subject`).
 
 No gradio here: the UI and the API both call these functions.
 """
@@ -63,11 +64,9 @@ import torch
 from .. import config, models, text
 from ..config import LIMITS
 from ..errors import InputError
-from ..explain import METHODS as _WORD_METHODS
-from ..explain import generation_attribution as ga
-from ..explain.attention import rollout
-from ..explain.base import Option, Progress, Subject
-from ..scoring import BatchedScorer
+from ..explain import encoder, llm
+from ..explain import explain as run_explain
+from ..explain.base import Option, Progress, Subject, Target, Unit
 from ..text import Span
 from . import generation as gen
 
@@ -92,9 +91,6 @@ _GRAD_ROW_TOKENS = 4096
 
 KINDS = ("extractive", "generative")
 TARGETS = ("span", "start", "end")
-EXTRACTIVE_METHODS = ("integrated_gradients", "lime", "shap", "attention")
-# Feature ablation first (the default): Integrated Gradients re-integrates for every answer token.
-GENERATIVE_METHODS = ("feature_ablation",) + tuple(m for m in ga.METHODS if m != "feature_ablation")
 PARTS = ("question", "context")
 
 FEW_SHOT = (
@@ -646,60 +642,11 @@ def _generative(question: str, context: str, spec: config.ModelSpec, profile: st
 # ---- Explanations ------------------------------------------------------------------------------
 
 
-def methods_for(result: QAResult) -> tuple[str, ...]:
-    """The explanation methods that apply to ``result``."""
-    return EXTRACTIVE_METHODS if result.kind == "extractive" else GENERATIVE_METHODS
-
-
 def _loaded(result: QAResult) -> models.LoadedModel:
     spec = config.spec_by_key(NAME, result.model_key, result.profile)
     if spec is None:
         raise ValueError(f"{result.model_key} is not a QA model of profile {result.profile}")
     return models.load(spec)
-
-
-def _check_method(result: QAResult, method: object) -> str:
-    name = str(method).strip().lower()
-    known = tuple(dict.fromkeys(EXTRACTIVE_METHODS + GENERATIVE_METHODS))
-    if name not in known:
-        raise InputError("bad_method", "Unknown method '{name}'. Choose one of: {names}.", name=str(method)[:40],
-                         names=", ".join(methods_for(result)))
-    if name not in methods_for(result):
-        raise InputError(
-            "qa_method_unsupported",
-            "The method '{name}' does not apply to this kind of model. Choose one of: {names}.",
-            name=name, names=", ".join(methods_for(result)),
-        )
-    return name
-
-
-def explain(
-    result: QAResult,
-    method: str,
-    options: dict[str, object] | None = None,
-    progress: Progress | None = None,
-    target: str = "span",
-    candidate: int = 0,
-) -> dict[str, Any]:
-    """Score every word of the question and of the context for ``result``'s answer.
-
-    Returns ``{"method", "kind", "target", "target_description", "words": [{"text", "start",
-    "end", "part"}], "scores": [one per word], "evaluations", "seconds", "options", ...}``; each
-    word's ``start``/``end`` index its own part (``result.question`` or ``result.context``).
-    Extractive (``methods`` :data:`EXTRACTIVE_METHODS`): ``target`` "span" (start logit + end
-    logit), "start" or "end", of candidate ``candidate`` (0: the answer; for a no-answer result,
-    the best span), plus ``target_value``, ``answer_span`` and ``words_outside_window``.
-    Generative (:data:`GENERATIVE_METHODS`): the log-probability of the whole answer (``scores``)
-    and per generated token (``matrix``, rows ``output_tokens``). Options are clamped to the
-    method's bounds. InputErrors: bad_method, qa_method_unsupported, qa_bad_target,
-    qa_nothing_to_explain, and those of generation_attribution."""
-    name = _check_method(result, method)
-    if result.kind == "generative":
-        return _explain_generative(result, name, options, progress)
-    return _explain_extractive(result, name, options, progress, target, candidate)
-
-
-# -- extractive
 
 
 @dataclass
@@ -764,107 +711,77 @@ def _span_input(result: QAResult, cand: Candidate) -> _SpanInput:
     )
 
 
-def _kept_words(perturbed: str, words: list[Span]) -> np.ndarray:
-    """Which words a perturbed text keeps (LIME writes the mask in a removed word's place, SHAP
-    writes " " + mask and collapses whitespace: whitespace is skipped, so both decode)."""
-    keep = np.ones(len(words), dtype=bool)
-    p = 0
-    for j, u in enumerate(words):
-        while p < len(perturbed) and perturbed[p].isspace():
-            p += 1
-        if perturbed.startswith(_MASK_CHAR, p):
-            keep[j] = False
-            p += len(_MASK_CHAR)
-        elif perturbed.startswith(u.text, p):
-            p += len(u.text)
-        else:
-            raise RuntimeError(f"cannot read perturbed text at {p}: expected {u.text!r}")
-    return keep
+def subject(result: QAResult, candidate: object = 0) -> Subject:
+    """What the explanation methods read for ``result``. Extractive: the words of the question
+    and of the context inside the window holding candidate ``candidate`` (0: the answer, or for
+    a no-answer result the best span), targets "span" (start logit + end logit, the default),
+    "start", "end". Generative: the question and context words of the prompt, targets the
+    log-probability of the whole answer and of each answer word."""
+    if result.kind == "generative":
+        g = result.generation
+        if g is None or result.question_span is None or result.context_span is None or not g.output_ids:
+            raise InputError("qa_nothing_to_explain",
+                             "There is no answer span to explain: the context holds no text the model can read.")
+        parts = sorted([("question", *result.question_span), ("context", *result.context_span)], key=lambda p: p[1])
+        loaded = _loaded(result)
+        inp = llm.LLMInput(model_text=g.prompt_text, parts=parts, output_ids=list(g.output_ids))
+        return llm.subject(loaded, inp, NAME, eager=gen.gate(loaded.spec.key).eager)
+    if not result.candidates:
+        raise InputError("qa_nothing_to_explain", "There is no answer span to explain: the context holds no text the model can read.")
+    index = int(Option("candidate", 0, 0, len(result.candidates) - 1, "").clamp(candidate))
+    cand = result.candidates[index]
+    loaded = _loaded(result)
+    si = _span_input(result, cand)
+    units = [Unit(w.text, w.start, w.end, part) for w, part in zip(si.words, si.parts)]
+    st, et = si.start_token, si.end_token
+
+    def read(out: Any) -> torch.Tensor:
+        s_logit, e_logit = out.start_logits[:, st].float(), out.end_logits[:, et].float()
+        return torch.stack([s_logit + e_logit, s_logit, e_logit], dim=1)
+
+    win = result._windows
+    assert win is not None
+    s_val = float(win.start_logits[cand.window][cand.start_token])
+    e_val = float(win.end_logits[cand.window][cand.end_token])
+    what = f"'{cand.answer}'"
+    targets = [Target("span", what, s_val + e_val), Target("start", what, s_val), Target("end", what, e_val)]
+    types = si.token_types if si.token_types is not None and _accepts(loaded.model, "token_type_ids") else None
+    return encoder.subject(
+        loaded, task=NAME, ids=si.ids, position_unit=si.piece_word, units=units, targets=targets, read=read,
+        target_rows=[[st, et], [st], [et]], token_types=types, texts={"question": result.question, "context": result.context},
+        notes={"target_kind": "logit", "candidate": index, "window": cand.window, "words_outside_window": si.outside,
+               "answer_span": {"text": cand.answer, "start": cand.start, "end": cand.end}},
+    )
 
 
-def _mask_id(tok: Any) -> int:
-    for name in ("mask_token_id", "unk_token_id", "pad_token_id"):
-        v = getattr(tok, name, None)
-        if isinstance(v, int):
-            return v
-    return 0
-
-
-def _scorer(loaded: models.LoadedModel, si: _SpanInput) -> BatchedScorer:
-    """Perturbed texts -> (n, 3) logits [start at start_token, end at end_token, their sum]. A
-    removed word's pieces all become the mask token: positions never move."""
-    mask_id = _mask_id(loaded.tokenizer)
-    base = np.array(si.ids)
-    piece_word = np.array([-1 if w is None else w for w in si.piece_word])
-    n = len(si.ids)
-
-    def batch(texts: list[str]) -> np.ndarray:
-        rows = np.tile(base, (len(texts), 1))
-        for r, t in enumerate(texts):
-            removed = np.flatnonzero(~_kept_words(t, si.subject_words))
-            rows[r, np.isin(piece_word, removed)] = mask_id
-        enc: dict[str, list[list[int]]] = {"input_ids": rows.tolist(), "attention_mask": [[1] * n] * len(texts)}
-        if si.token_types is not None:
-            enc["token_type_ids"] = [si.token_types] * len(texts)
-        start, end = _span_logits(loaded, enc, fast=True)
-        s, e = start[:, si.start_token], end[:, si.end_token]
-        return np.stack([s, e, s + e], axis=1)
-
-    return BatchedScorer(batch, batch_size=max(1, min(LIMITS.batch_size, _ROW_TOKENS // max(1, n))))
-
-
-def _forward_columns(loaded: models.LoadedModel, si: _SpanInput) -> Callable[..., torch.Tensor]:
-    model = loaded.model
-    types = torch.tensor([si.token_types], device=loaded.device) if si.token_types is not None else None
-    takes_types = types is not None and _accepts(model, "token_type_ids")
-
-    def forward(input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
-        kw = {"token_type_ids": types.expand(input_ids.shape[0], -1)} if takes_types else {}
-        out = model(input_ids=input_ids, attention_mask=attention_mask, **kw)
-        s = out.start_logits[:, si.start_token].float()
-        e = out.end_logits[:, si.end_token].float()
-        return torch.stack([s, e, s + e], dim=1)
-
-    return forward
-
-
-def _integrated_gradients(loaded: models.LoadedModel, si: _SpanInput, column: int, opts: dict) -> tuple[np.ndarray, int, dict]:
-    """Captum's LayerIntegratedGradients on the word embeddings, from a baseline with every
-    question and context piece replaced by [PAD] (special tokens and positions kept), gradient
-    rows batched so that a long window stays within memory."""
-    from captum.attr import LayerIntegratedGradients
-
-    ids = torch.tensor([si.ids], device=loaded.device)
-    mask = torch.ones_like(ids)
-    pad = loaded.tokenizer.pad_token_id or 0
-    baseline = torch.tensor([[t if s is None else pad for t, s in zip(si.ids, si.seq)]], device=loaded.device)
-    lig = LayerIntegratedGradients(_forward_columns(loaded, si), loaded.model.get_input_embeddings())
-    steps = int(opts["ig_steps"])
-    with torch.enable_grad(), models.guard_oom():
-        attr, delta = lig.attribute(
-            inputs=ids, baselines=baseline, additional_forward_args=(mask,), target=column, n_steps=steps,
-            internal_batch_size=max(1, _GRAD_ROW_TOKENS // len(si.ids)), return_convergence_delta=True,
-        )
-    per_piece = attr.sum(dim=-1)[0].detach().float().cpu().numpy()
-    return _pool(per_piece, si), steps + 2, {"convergence_delta": float(delta.abs().max())}
-
-
-def _pool(per_piece: np.ndarray, si: _SpanInput) -> np.ndarray:
-    out = np.zeros(len(si.subject_words))
-    for score, w in zip(per_piece, si.piece_word):
-        if w is not None:
-            out[w] += float(score)
+def explain(
+    result: QAResult,
+    method: str,
+    options: dict[str, object] | None = None,
+    progress: Progress | None = None,
+    target: object = None,
+    candidate: int = 0,
+    units: str = "auto",
+    stop: threading.Event | None = None,
+) -> dict[str, Any]:
+    """Score every word of the question and of the context for ``result``'s answer with any
+    registered method (see :func:`subject` for the targets). Returns the one explanation
+    schema (:meth:`playground.explain.Explanation.to_dict`); each word's ``start``/``end`` index
+    its own ``part`` (``result.question`` or ``result.context``)."""
+    if target in ("log_prob",):  # the name this target had before the one engine
+        target = None
+    sub = subject(result, candidate)
+    out = run_explain(sub, method, options, target=target, units=units, progress=progress, stop=stop).to_dict()
+    out["kind"] = result.kind
     return out
 
 
-def _attention_scores(loaded: models.LoadedModel, si: _SpanInput) -> tuple[np.ndarray, int, dict]:
-    """Attention rollout (explain.attention.rollout) over the window, read at the start and end
-    positions of the span (their mean): where the two positions the answer is read from
-    gathered their information."""
-    att = _eager_attentions(loaded, si.ids, si.token_types)
-    flow = rollout(att)
-    per_piece = 0.5 * (flow[si.start_token] + flow[si.end_token])
-    return _pool(per_piece, si), 1, {"layers": int(att.shape[0]), "heads": int(att.shape[1])}
+def methods_for(result: QAResult) -> tuple[str, ...]:
+    """The explanation methods that apply to ``result`` (both kinds offer a scorer, gradients
+    and attention: every registered method)."""
+    from ..explain import METHODS
+
+    return tuple(METHODS)
 
 
 def _eager_attentions(loaded: models.LoadedModel, ids: list[int], types: list[int] | None) -> np.ndarray:
@@ -875,112 +792,6 @@ def _eager_attentions(loaded: models.LoadedModel, ids: list[int], types: list[in
     with torch.inference_mode(), models.eager_attention(loaded.model), models.guard_oom():
         out = loaded.model(input_ids=t, attention_mask=torch.ones_like(t), output_attentions=True, **kw)
     return torch.stack([a[0].float() for a in out.attentions]).cpu().numpy()
-
-
-def _explain_extractive(result: QAResult, name: str, options: dict | None, progress: Progress | None,
-                        target: object, candidate: object) -> dict[str, Any]:
-    target = str(target).strip().lower()
-    if target not in TARGETS:
-        raise InputError("qa_bad_target", "Unknown target '{target}'. Choose one of: {targets}.",
-                         target=target[:40], targets=", ".join(TARGETS))
-    if not result.candidates:
-        raise InputError("qa_nothing_to_explain", "There is no answer span to explain: the context holds no text the model can read.")
-    index = int(Option("candidate", 0, 0, len(result.candidates) - 1, "").clamp(candidate))
-    cand = result.candidates[index]
-    loaded = _loaded(result)
-    si = _span_input(result, cand)
-    column = {"start": 0, "end": 1, "span": 2}[target]
-    method = _WORD_METHODS[name]
-    opts = method.resolve(options)
-    started = time.perf_counter()
-    if progress is not None:
-        progress(0.0, name)
-    if name == "integrated_gradients":
-        scores, evaluations, extras = _integrated_gradients(loaded, si, column, opts)
-    elif name == "attention":
-        scores, evaluations, extras = _attention_scores(loaded, si)
-    else:
-        # The project's LIME and SHAP, on a Subject over the question + window text; its scorer
-        # decodes each perturbed text into the words kept and masks their pieces in place.
-        subject = Subject(
-            task=NAME, text=si.subject_text, words=si.subject_words, target_index=column, target_label=target,
-            model_name=loaded.spec.display, scorer=_scorer(loaded, si), mask_token=_MASK_CHAR,
-        )
-        planned = max(1, method.evaluations(subject, opts))
-        if progress is not None:
-            scorer = subject.scorer  # rows of earlier calls + rows of this call, over the plan
-            scorer.progress = lambda done, total: progress(min(1.0, (scorer.stats.evaluated + done) / planned), name)
-        scores, evaluations, extras = method.run(subject, opts, progress)
-    if progress is not None:
-        progress(1.0, name)
-    seconds = time.perf_counter() - started
-    scores = np.nan_to_num(np.asarray(scores, dtype=float), nan=0.0, posinf=0.0, neginf=0.0)
-    win = result._windows
-    assert win is not None
-    s_logit = float(win.start_logits[cand.window][cand.start_token])
-    e_logit = float(win.end_logits[cand.window][cand.end_token])
-    value = {"start": s_logit, "end": e_logit, "span": s_logit + e_logit}[target]
-    what = {"span": "start logit + end logit", "start": "start logit", "end": "end logit"}[target]
-    return {
-        "method": name,
-        "kind": "extractive",
-        "target": target,
-        "target_description": f"{what} of the span '{cand.answer}' (tokens {cand.start_token}-{cand.end_token} of window {cand.window})",
-        "target_value": _f(value),
-        "candidate": index,
-        "answer_span": {"text": cand.answer, "start": cand.start, "end": cand.end},
-        "words": [{**u.to_dict(), "part": p} for u, p in zip(si.words, si.parts)],
-        "scores": [_f(s) for s in scores],
-        "evaluations": int(evaluations),
-        "seconds": _f(seconds, 4),
-        "options": {k: int(v) for k, v in opts.items()},
-        "window": cand.window,
-        "words_outside_window": si.outside,
-        **{k: (_f(v) if isinstance(v, float) else v) for k, v in extras.items()},
-    }
-
-
-# -- generative
-
-
-def _explain_generative(result: QAResult, name: str, options: dict | None, progress: Progress | None) -> dict[str, Any]:
-    g = result.generation
-    if g is None or result.question_span is None or result.context_span is None:
-        raise InputError("qa_nothing_to_explain", "There is no answer span to explain: the context holds no text the model can read.")
-    (c0, c1), (q0, q1) = result.context_span, result.question_span
-    lo, hi = min(c0, q0), max(c1, q1)
-    loaded = _loaded(result)
-    attr = ga.attribute(loaded, g.prompt_text, (lo, hi), g.output_ids, name, options, progress)
-    keep, words, parts, dropped = [], [], [], []
-    for j, u in enumerate(attr.words):
-        a, b = u.start + lo, u.end + lo
-        if c0 <= a and b <= c1:
-            keep.append(j)
-            words.append(Span(result.context[a - c0 : b - c0], a - c0, b - c0))
-            parts.append("context")
-        elif q0 <= a and b <= q1:
-            keep.append(j)
-            words.append(Span(result.question[a - q0 : b - q0], a - q0, b - q0))
-            parts.append("question")
-        else:
-            dropped.append(u.text)
-    matrix = attr.matrix[:, keep] if keep else np.zeros((attr.matrix.shape[0], 0))
-    return {
-        "method": name,
-        "kind": "generative",
-        "target": "log_prob",
-        "target_description": "log-probability of the generated answer (teacher-forced), per generated token and summed",
-        "words": [{**u.to_dict(), "part": p} for u, p in zip(words, parts)],
-        "scores": [_f(s) for s in matrix.sum(axis=0)],
-        "matrix": [[_f(v) for v in row] for row in matrix],
-        "output_tokens": list(attr.output_tokens),
-        "evaluations": int(attr.evaluations),
-        "seconds": _f(attr.seconds, 4),
-        "options": {k: int(v) for k, v in attr.options.items()},
-        # Prompt words between the context and the question ("Question", ":"): perturbed with
-        # the others, left out of the result.
-        "template_words": dropped,
-    }
 
 
 # ---- Attention view ----------------------------------------------------------------------------
@@ -1107,9 +918,7 @@ def attention(result: QAResult) -> QAAttention:
 
 __all__ = [
     "CHAT_INSTRUCTION",
-    "EXTRACTIVE_METHODS",
     "FEW_SHOT",
-    "GENERATIVE_METHODS",
     "MAX_CONTEXT_CHARS",
     "MAX_QUESTION_CHARS",
     "Candidate",

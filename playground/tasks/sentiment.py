@@ -12,7 +12,8 @@ import torch
 
 from .. import models, text
 from ..config import LIMITS
-from ..explain.base import Subject
+from ..explain import encoder
+from ..explain.base import Subject, Target, Unit
 from ..scoring import BatchedScorer
 
 NAME = "sentiment"
@@ -92,67 +93,34 @@ def _n_tokens(loaded: models.LoadedModel, value: str) -> int:
     return len(loaded.tokenizer(value)["input_ids"])
 
 
-def subject(value: str, target: str | None = None, profile: str | None = None) -> Subject:
-    """Everything the explanation methods need for one text. ``target`` is a label name; by
-    default the predicted label is explained."""
-    from ..errors import InputError
-
+def subject(value: str, profile: str | None = None) -> Subject:
+    """Everything the explanation methods need for one text: its words, one target per class
+    (the class probability; the default is the predicted class), the batched scorer, the
+    gradient forward and the attention view."""
     value = text.clean(value)
     loaded = models.load_task(NAME, profile)
     labels = loaded.labels
-    # Perturbations (words masked or removed) are never longer than the text itself: padding
-    # every batch to the text's length keeps each score independent of its batch.
-    score = scorer(loaded, pad_to=min(_n_tokens(loaded, value), LIMITS.max_tokens))
-    # The target is chosen from the same full-precision output the user sees as the prediction.
+    # The target values are the full-precision output the user sees as the prediction.
     probs = batch_probabilities(loaded, [value], fast=False)[0]
-    if target in (None, "", "predicted"):
-        target_index = int(np.argmax(probs))
-    elif str(target).lower() in labels:
-        target_index = labels.index(str(target).lower())
-    else:
-        raise InputError(
-            "bad_target", "Unknown target '{target}'. Choose one of: {labels}.", target=str(target)[:40],
-            labels=", ".join(labels),
-        )
-    enc = _encode(loaded, [value], return_offsets_mapping=True)
-    offsets = [tuple(map(int, o)) for o in enc.pop("offset_mapping")[0].tolist()]
-    units = text.words(value)
-    ids = enc["input_ids"].to(loaded.device)
-    mask = enc["attention_mask"].to(loaded.device)
-    special = torch.tensor(
-        loaded.tokenizer.get_special_tokens_mask(ids[0].tolist(), already_has_special_tokens=True),
-        device=ids.device,
-    ).bool()
-    pad_id = loaded.tokenizer.pad_token_id or 0
-    baseline = torch.where(special.unsqueeze(0), ids, torch.full_like(ids, pad_id))
-    model = loaded.model
+    enc = loaded.tokenizer(value, truncation=True, max_length=LIMITS.max_tokens, return_offsets_mapping=True)
+    offsets = [tuple(map(int, o)) for o in enc["offset_mapping"]]
+    words = text.words(value)
+    piece_word = text.piece_to_word(offsets, words)
+    # Words past the truncation never reach the model: they are not explained.
+    seen = sorted({w for w in piece_word if w is not None})
+    index = {w: i for i, w in enumerate(seen)}
+    units = [Unit(words[w].text, words[w].start, words[w].end, "text") for w in seen]
+    position_unit = [None if w is None else index[w] for w in piece_word]
 
-    def forward(input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
-        # Probabilities, so that IG, LIME and SHAP all explain the same quantity.
-        return torch.softmax(model(input_ids=input_ids, attention_mask=attention_mask).logits.float(), dim=-1)
+    def read(out: Any) -> torch.Tensor:
+        return torch.softmax(out.logits.float(), dim=-1)
 
-    def attentions() -> np.ndarray:
-        return _eager_forward(loaded, {"input_ids": ids, "attention_mask": mask})[1]
-
-    return Subject(
-        task=NAME,
-        text=value,
-        words=units,
-        target_index=target_index,
-        target_label=labels[target_index],
-        model_name=loaded.spec.display,
-        scorer=score,
-        mask_token=loaded.tokenizer.mask_token or "",
-        pieces=[text.Span(value[s:e], s, e) for s, e in offsets],
-        piece_word=text.piece_to_word(offsets, units),
-        input_ids=ids,
-        attention_mask=mask,
-        baseline_ids=baseline,
-        forward=forward,
-        embeddings=model.get_input_embeddings(),
-        attentions=attentions,
-        truncated=_n_tokens(loaded, value) > LIMITS.max_tokens,
-        probabilities=probs,
+    return encoder.subject(
+        loaded, task=NAME, ids=list(enc["input_ids"]), position_unit=position_unit, units=units,
+        targets=[Target(label, label, float(p)) for label, p in zip(labels, probs)], read=read,
+        target_rows=[[0]] * len(labels),  # the classifier reads the first token ([CLS])
+        default_target=int(np.argmax(probs)), texts={"text": value},
+        truncated=_n_tokens(loaded, value) > LIMITS.max_tokens, notes={"target_kind": "probability"},
     )
 
 

@@ -11,9 +11,9 @@ Two model families give one result and one set of views:
 
 Either way a :class:`Seq2SeqResult` holds the exact model input text, where the source sits in
 it, and the output tokens, so :func:`attention` (cross-attention: output x source; encoder
-self-attention: source x source; decoder self-attention: output x output) and :func:`explain`
-(per output token, to the source words, via :mod:`playground.explain.generation_attribution` or
-:mod:`playground.explain.seq2seq_attribution`) work on both. Both views come in words, not
+self-attention: source x source; decoder self-attention: output x output) and :func:`subject`
+(what every explanation method reads: the source words, the output's log-probabilities, via
+:mod:`playground.explain.llm`) work on both. Both views come in words, not
 sub-word pieces (Chinese grouped by jieba, byte pieces joined).
 """
 
@@ -30,9 +30,8 @@ import torch
 
 from .. import config, models, text
 from ..errors import InputError
-from ..explain import generation_attribution, seq2seq_attribution
-from ..explain.base import Option
-from ..explain.generation_attribution import GenerationAttribution
+from ..explain import llm
+from ..explain.base import Option, Subject
 from ..text import Span
 from . import generation
 
@@ -91,7 +90,7 @@ class Seq2SeqResult:
     def output_words(self) -> tuple[list[Span], list[int | None]]:
         """The output in words (offsets into the joined output tokens) and each output token's
         word (None for a token of pure whitespace)."""
-        return _token_words(self.output_tokens)
+        return llm.token_words(self.output_tokens)
 
     def to_dict(self) -> dict[str, Any]:
         words, _ = self.output_words()
@@ -118,34 +117,9 @@ class Seq2SeqResult:
 # Words of an output given as token texts
 
 
-def _token_words(token_texts: list[str]) -> tuple[list[Span], list[int | None]]:
-    joined = "".join(token_texts)
-    cuts = np.cumsum([0] + [len(t) for t in token_texts]).tolist()
-    offsets = [(cuts[i], cuts[i + 1]) for i in range(len(token_texts))]
-    units = text.words(joined)
-    word_of = text.piece_to_word(offsets, units)
-    # Every token's row lands in a word (log-probabilities add up over the output): a byte token
-    # that only starts a character (no text yet), or a space or newline of its own, belongs to
-    # the next word, as SentencePiece's "▁word" does; one after the last word, to the last word.
-    nxt: int | None = None
-    for i in range(len(word_of) - 1, -1, -1):
-        if word_of[i] is None:
-            word_of[i] = nxt
-        else:
-            nxt = word_of[i]
-    prev: int | None = None
-    for i, w in enumerate(word_of):
-        if w is None:
-            word_of[i] = prev
-        else:
-            prev = w
-    return units, word_of
-
-
 def token_texts(tokenizer: Any, ids: list[int]) -> list[str]:
-    """The text each output token adds; "" for a byte token that only starts a character (the
-    token that completes it carries the character), so the texts join into the decoded output."""
-    return ["" if piece == "\ufffd" else piece for piece in generation_attribution.output_token_texts(tokenizer, ids)]
+    """The text each output token adds ("" for a byte token that only starts a character)."""
+    return llm.output_token_texts(tokenizer, ids)
 
 
 def group_rows(matrix: np.ndarray, row_word: list[int | None], n_words: int, how: str = "sum") -> np.ndarray:
@@ -433,71 +407,35 @@ def attention(result: Seq2SeqResult) -> Seq2SeqAttention:
 # Attribution
 
 
-@dataclass
-class Seq2SeqExplanation:
-    """One method's attribution in words: ``matrix[i, j]`` is how much source word j raised the
-    log-probability of output word i (the sum over the word's tokens); ``tokens`` keeps the
-    per-token result."""
-
-    method: str
-    source_words: list[Span]
-    output_words: list[Span]
-    matrix: np.ndarray
-    tokens: GenerationAttribution
-    evaluations: int
-    seconds: float
-    options: dict[str, int]
-
-    def for_output(self, i: int | None) -> np.ndarray:
-        """Source-word scores for output word ``i``; None: the whole output."""
-        return self.matrix.sum(axis=0) if i is None else self.matrix[int(i)]
-
-    def alignment(self, top: int = 2, share: float = 0.5) -> list[dict[str, Any]]:
-        """Each output word linked to its strongest source word(s): the best one, and up to
-        ``top`` with a positive score of at least ``share`` x the best."""
-        links = []
-        for i, row in enumerate(self.matrix):
-            if not len(row):
-                break
-            order = np.argsort(-row)
-            best = float(row[order[0]])
-            chosen = [int(j) for j in order[:top] if row[j] > 0 and (j == order[0] or row[j] >= share * best)]
-            links.append({"output": i, "sources": chosen, "scores": [float(row[j]) for j in chosen]})
-        return links
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "method": self.method,
-            "source_words": [w.to_dict() for w in self.source_words],
-            "output_words": [w.to_dict() for w in self.output_words],
-            "matrix": [[float(v) for v in row] for row in self.matrix],
-            "alignment": self.alignment(),
-            "evaluations": int(self.evaluations),
-            "seconds": round(float(self.seconds), 4),
-            "options": dict(self.options),
-            "tokens": self.tokens.to_dict(),
-        }
-
-
-def explain(result: Seq2SeqResult, method: str, options: dict | None = None,
-            progress: generation_attribution.Progress | None = None) -> Seq2SeqExplanation:
-    """Attribute every output token of ``result`` to the source words with ``method`` (feature
-    ablation, LIME, SHAP, integrated gradients), then pool tokens into output words."""
+def subject(result: Seq2SeqResult) -> Subject:
+    """What the explanation methods read for a summary or a translation: the source words (a
+    task prefix, an instruction or worked examples around them are neither explained nor
+    perturbed), and as targets the log-probability of the whole output (the default) and of each
+    output word, teacher-forced (:mod:`playground.explain.llm`)."""
+    if not result.output_ids:
+        raise InputError("nothing_generated", "There is no generated text to explain yet: generate first.")
     loaded = loaded_for(result)
-    if result.family == "encoder-decoder":
-        per_token = seq2seq_attribution.attribute(loaded, result.model_text, result.source_span, result.decoder_prefix,
-                                                  result.output_ids, method, options, progress)
-    else:
-        with generation.gate(loaded.spec.key).eager():  # never while a generation runs on this model
-            per_token = generation_attribution.attribute(loaded, result.model_text, result.source_span,
-                                                         result.output_ids, method, options, progress)
-    out_words, out_word_of = result.output_words()
-    matrix = group_rows(per_token.matrix, out_word_of, len(out_words))
-    return Seq2SeqExplanation(
-        method=per_token.method, source_words=per_token.words, output_words=out_words, matrix=matrix, tokens=per_token,
-        evaluations=per_token.evaluations, seconds=per_token.seconds, options=per_token.options,
-    )
+    inp = llm.LLMInput(model_text=result.model_text, parts=[("source", *result.source_span)],
+                       output_ids=list(result.output_ids), encoder_decoder=result.family == "encoder-decoder",
+                       decoder_prefix=list(result.decoder_prefix))
+    eager = generation.gate(loaded.spec.key).eager if result.family == "decoder" else None
+    return llm.subject(loaded, inp, result.task, eager=eager, truncated=result.truncated)
 
 
-__all__ = ["KINDS", "Prompt", "Seq2SeqAttention", "Seq2SeqExplanation", "Seq2SeqResult", "attention", "bounded",
-           "explain", "run", "spec_for"]
+def alignment(matrix: np.ndarray, top: int = 2, share: float = 0.5) -> list[dict[str, Any]]:
+    """Each output word (a row of an output-words x source-words matrix) linked to its
+    strongest source word(s): the best one, and up to ``top`` with a positive score of at least
+    ``share`` x the best."""
+    links = []
+    for i, row in enumerate(np.asarray(matrix)):
+        if not len(row):
+            break
+        order = np.argsort(-row)
+        best = float(row[order[0]])
+        chosen = [int(j) for j in order[:top] if row[j] > 0 and (j == order[0] or row[j] >= share * best)]
+        links.append({"output": i, "sources": chosen, "scores": [float(row[j]) for j in chosen]})
+    return links
+
+
+__all__ = ["KINDS", "Prompt", "Seq2SeqAttention", "Seq2SeqResult", "alignment", "attention", "bounded", "run",
+           "spec_for", "subject"]
