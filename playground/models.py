@@ -26,7 +26,7 @@ from .errors import ModelUnavailable, OutOfMemory
 
 log = logging.getLogger(__name__)
 
-_cache: dict[str, "LoadedModel"] = {}
+_cache: dict[str, LoadedModel] = {}
 _lock = threading.Lock()
 
 
@@ -349,3 +349,79 @@ def eager_attention(model: Any) -> Iterator[None]:
         yield
     finally:
         model.set_attn_implementation(before)
+
+
+# ---- The per-model gate --------------------------------------------------------------------
+# Generation always runs with sdpa; an attention view or an attention explanation needs eager
+# for one pass. Waits are bounded: a generation lasts at most a minute (generation.MAX_TIME_CAP).
+GATE_GRACE_S = 30.0
+GATE_MAX_WAIT_S = 90.0
+
+
+class ModelGate:
+    """Many generations at once, or one eager-attention pass alone: ``models.eager_attention``
+    switches the shared model's implementation, which must not happen under a running
+    generation (it would run eager: same numbers, several times slower). Eager passes go first
+    once waiting; every wait is bounded (a generation lasts at most a minute)."""
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._generating = 0
+        self._eager = False
+        self._eager_waiting = 0
+
+    @contextlib.contextmanager
+    def generating(self) -> Iterator[None]:
+        with self._cond:
+            self._cond.wait_for(lambda: not self._eager and not self._eager_waiting, timeout=GATE_GRACE_S)
+            self._generating += 1
+        try:
+            yield
+        finally:
+            with self._cond:
+                self._generating -= 1
+                self._cond.notify_all()
+
+    @contextlib.contextmanager
+    def eager(self) -> Iterator[None]:
+        with self._cond:
+            self._eager_waiting += 1
+            self._cond.wait_for(lambda: not self._eager and self._generating == 0, timeout=GATE_MAX_WAIT_S)
+            self._eager_waiting -= 1
+            self._eager = True
+        try:
+            yield
+        finally:
+            with self._cond:
+                self._eager = False
+                self._cond.notify_all()
+
+
+
+_gates: dict[str, ModelGate] = {}
+_gates_lock = threading.Lock()
+
+
+def gate(key: str) -> ModelGate:
+    """The model's gate: ``with gate(key).eager():`` waits until no generation runs on that model
+    (an eager-attention pass must not switch its attention mid-generation); ``generating()``
+    lets many generations run at once."""
+    with _gates_lock:
+        return _gates.setdefault(key, ModelGate())
+
+
+def resolve(task: str, model_key: object = None, profile: str | None = None) -> config.ModelSpec:
+    """The registry entry of ``task`` for ``model_key`` (None or "": the profile's default).
+    Anything not registered is InputError "bad_model" and never reaches the loader: the one
+    model lookup of every task."""
+    from .errors import InputError
+
+    if profile is not None and profile not in config.PROFILES:
+        raise ValueError(f"unknown profile {profile!r}")
+    key = None if model_key in (None, "") else model_key
+    spec = config.spec_by_key(task, key, profile) if (key is None or isinstance(key, str)) else None
+    if spec is None:
+        known = ", ".join(s.key for s in config.choices_for(task, profile))
+        raise InputError("bad_model", "Unknown model '{model}'. Choose one of: {models}.", model=str(model_key)[:60],
+                         models=known)
+    return spec

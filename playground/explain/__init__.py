@@ -10,7 +10,6 @@ from __future__ import annotations
 import threading
 import time
 import warnings
-from typing import Any
 
 import numpy as np
 
@@ -31,7 +30,7 @@ METHODS: dict[str, Method] = {
 }
 
 __all__ = ["METHODS", "UNIT_CHOICES", "Explanation", "Method", "Option", "Stopped", "Subject", "Target", "Unit",
-           "all_options", "explain", "get_method", "methods_for", "planned_evaluations", "select_targets"]
+           "all_options", "estimate_seconds", "explain", "get_method", "methods_for", "planned_evaluations", "select_targets"]
 
 
 def get_method(name: object) -> Method:
@@ -71,6 +70,30 @@ def select_targets(subject: Subject, target: object = None) -> list[int]:
     shown = ", ".join(labels[:8]) + (", ..." if len(labels) > 8 else "")
     raise InputError("bad_target", "Unknown target '{target}'. Choose one of: {labels}.", target=str(target)[:40],
                      labels="default, all, " + shown)
+
+
+# Measured seconds per model row, by (model, what the method needs, targets explained): the time
+# estimate shown before a job starts is planned rows x this (a running mean of the jobs seen).
+_ROW_SECONDS: dict[tuple[str, str, int], float] = {}
+
+
+def estimate_seconds(subject: Subject, method: str, options: dict[str, object] | None = None, target: object = None,
+                     units: str = "auto") -> float | None:
+    """Planned evaluations x measured seconds per evaluation, or None when nothing has been
+    measured on this model yet. Before any job has run on it, the one row that building the
+    Subject scored stands in: a gradient row costs about a forward and, per explained target,
+    a backward of about two forwards."""
+    m = get_method(method)
+    s = with_units(subject, units)
+    k = len(select_targets(s, target))
+    rows = m.evaluations(s, m.resolve(options), k)
+    k_key = k if m.needs == "gradients" else 1
+    per_row = _ROW_SECONDS.get((s.model, m.needs, k_key))
+    if per_row is None and s.score is not None and s.score.stats.evaluated:
+        per_row = s.score.stats.seconds / s.score.stats.evaluated
+        if m.needs == "gradients":
+            per_row *= 1 + 2 * k
+    return None if per_row is None else float(rows * per_row)
 
 
 def planned_evaluations(subject: Subject, method: str, options: dict[str, object] | None = None,
@@ -117,6 +140,10 @@ def explain(subject: Subject, method: str, options: dict[str, object] | None = N
             s.score.progress, s.score.stop = None, None
         s.notes.pop("on_rows", None)
     seconds = time.perf_counter() - started
+    if evaluations:
+        key = (s.model, m.needs, len(chosen) if m.needs == "gradients" else 1)
+        per_row = seconds / evaluations
+        _ROW_SECONDS[key] = per_row if key not in _ROW_SECONDS else 0.5 * (_ROW_SECONDS[key] + per_row)
     if progress is not None:
         progress(1.0, m.name)
     matrix = np.nan_to_num(np.asarray(matrix, dtype=np.float64), nan=0.0, posinf=0.0, neginf=0.0)

@@ -97,7 +97,7 @@ def token_words(token_texts: list[str]) -> tuple[list[Span], list[int | None]]:
     joined = "".join(token_texts)
     cuts = np.cumsum([0] + [len(t) for t in token_texts]).tolist()
     offsets = [(cuts[i], cuts[i + 1]) for i in range(len(token_texts))]
-    units = text.words(joined)
+    units = _merge_words_within_tokens(text.words(joined), offsets, joined)
     word_of = text.piece_to_word(offsets, units)
     nxt: int | None = None
     for i in range(len(word_of) - 1, -1, -1):
@@ -112,6 +112,27 @@ def token_words(token_texts: list[str]) -> tuple[list[Span], list[int | None]]:
         else:
             prev = w
     return units, word_of
+
+
+def _merge_words_within_tokens(units: list[Span], offsets: list[tuple[int, int]], joined: str) -> list[Span]:
+    """Words that one token spans become one word (a multi-character token across a jieba word
+    boundary, "\ufffd" bytes completed by a later token): a token's log-probability cannot be
+    split, so every word must own at least one token."""
+    if not units:
+        return units
+    group = list(range(len(units)))  # group[w]: the first word of w's merged word
+    for a, b in offsets:
+        hit = [w for w, u in enumerate(units) if u.start < b and u.end > a]
+        for w in hit[1:]:
+            group[w] = group[hit[0]]
+    merged: list[Span] = []
+    for w, u in enumerate(units):
+        if group[w] != w and merged:
+            first = merged[-1]
+            merged[-1] = Span(joined[first.start : u.end], first.start, u.end)
+        else:
+            merged.append(u)
+    return merged
 
 
 class _Template:

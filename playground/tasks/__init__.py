@@ -1,19 +1,12 @@
-"""The tasks, by name, in the order the tabs show them. Each module runs its task and builds what
-the explanation methods read, with no gradio: ``sentiment`` (``predict``, ``subject``, its batched
-scorer), ``generation`` (``stream``/``generate``, ``attention``, ``logit_lens``), ``summarization``
-and ``translation`` (``summarize``/``translate`` on the shared :mod:`.seq2seq` engine, which
-offers ``attention`` and ``explain``), ``qa`` (``answer``, ``attention``, ``explain``)."""
+"""The tasks, by name, in the order the tabs show them: the only task list. Each entry is a
+:class:`~playground.tasks.base.Task` (run, subject, attention); adding a task is one module,
+one entry here, its model specs in :mod:`playground.config` and its messages."""
 
 from __future__ import annotations
 
-from types import ModuleType
-
 from . import generation, qa, sentiment, summarization, translation
+from .base import Task
 
-TASKS: dict[str, ModuleType] = {
-    "generation": generation,
-    "summarization": summarization,
-    "translation": translation,
-    "qa": qa,
-    "sentiment": sentiment,
-}
+TASKS: dict[str, Task] = {t.name: t for t in (generation.TASK, summarization.TASK, translation.TASK, qa.TASK, sentiment.TASK)}
+
+__all__ = ["TASKS", "Task"]

@@ -31,6 +31,7 @@ from ..config import LIMITS
 from ..errors import InputError
 from ..explain import llm
 from ..explain.base import Option, Subject
+from .base import Task
 
 NAME = "generation"
 
@@ -350,66 +351,17 @@ class GenerationUpdate:
 # Concurrency: generation always runs with sdpa; the attention view needs eager for one pass.
 
 
-class _ModelGate:
-    """Many generations at once, or one eager-attention pass alone: ``models.eager_attention``
-    switches the shared model's implementation, which must not happen under a running
-    generation (it would run eager: same numbers, several times slower). Eager passes go first
-    once waiting; every wait is bounded (a generation lasts at most MAX_TIME_CAP)."""
-
-    def __init__(self) -> None:
-        self._cond = threading.Condition()
-        self._generating = 0
-        self._eager = False
-        self._eager_waiting = 0
-
-    @contextlib.contextmanager
-    def generating(self) -> Iterator[None]:
-        with self._cond:
-            self._cond.wait_for(lambda: not self._eager and not self._eager_waiting, timeout=_GRACE_S)
-            self._generating += 1
-        try:
-            yield
-        finally:
-            with self._cond:
-                self._generating -= 1
-                self._cond.notify_all()
-
-    @contextlib.contextmanager
-    def eager(self) -> Iterator[None]:
-        with self._cond:
-            self._eager_waiting += 1
-            self._cond.wait_for(lambda: not self._eager and self._generating == 0, timeout=MAX_TIME_CAP + _GRACE_S)
-            self._eager_waiting -= 1
-            self._eager = True
-        try:
-            yield
-        finally:
-            with self._cond:
-                self._eager = False
-                self._cond.notify_all()
-
-
-_gates: dict[str, _ModelGate] = {}
-_gates_lock = threading.Lock()
 # torch.multinomial draws from the process-wide generator: two sampled generations at once would
 # interleave their draws and a seed would no longer reproduce its text. Sampled runs take turns
 # (on a CPU two at once are not faster anyway); greedy ones need no RNG and do not wait.
 _sampling_lock = threading.Lock()
 
 
-def _gate(key: str) -> _ModelGate:
-    with _gates_lock:
-        return _gates.setdefault(key, _ModelGate())
-
-
 # --------------------------------------------------------------------------------------------
 # Streaming generation
 
 
-def gate(key: str) -> _ModelGate:
-    """The model's gate: ``with gate(key).eager():`` waits until no generation runs on that model
-    (an eager-attention pass or an attribution must not switch its attention mid-generation)."""
-    return _gate(key)
+gate = models.gate  # the per-model gate lives with the models (tasks and tabs share it)
 
 
 def model_for(model_key: str | None = None, profile: str | None = None, progress: models.ConvertProgress | None = None) -> models.LoadedModel:
@@ -419,13 +371,8 @@ def model_for(model_key: str | None = None, profile: str | None = None, progress
 
 
 def spec_for(model_key: object, profile: str | None = None) -> config.ModelSpec:
-    if profile is not None and profile not in config.PROFILES:
-        raise ValueError(f"unknown profile {profile!r}")
-    spec = config.spec_by_key(NAME, model_key, profile) if (model_key is None or isinstance(model_key, str)) else None
-    if spec is None:
-        known = ", ".join(s.key for s in config.choices_for(NAME, profile))
-        raise InputError("bad_model", "Unknown model '{model}'. Choose one of: {models}.", model=str(model_key)[:60], models=known)
-    return spec
+    """The generation model for ``model_key`` (:func:`playground.models.resolve`)."""
+    return models.resolve(NAME, model_key, profile)
 
 
 def _streamer(tokenizer: Any, timeout: float) -> Any:
@@ -589,7 +536,7 @@ def stream(
     def work() -> None:
         try:
             lock = _sampling_lock if not o.greedy else contextlib.nullcontext()
-            with _gate(spec.key).generating(), lock, models.guard_oom():
+            with models.gate(spec.key).generating(), lock, models.guard_oom():
                 if not o.greedy:
                     torch.manual_seed(o.seed)
                 started = box["t0"] = time.perf_counter()
@@ -720,7 +667,7 @@ def attention(result: GenerationResult, loaded: models.LoadedModel | None = None
     seq = result.sequence_ids
     n = min(len(seq), LIMITS.max_attention_tokens)
     ids = torch.tensor([seq[:n]], device=loaded.device)
-    with _gate(loaded.spec.key).eager(), torch.inference_mode(), models.eager_attention(loaded.model), models.guard_oom():
+    with models.gate(loaded.spec.key).eager(), torch.inference_mode(), models.eager_attention(loaded.model), models.guard_oom():
         out = loaded.model(input_ids=ids, attention_mask=torch.ones_like(ids), output_attentions=True, use_cache=False)
     att = torch.stack([a[0].float() for a in out.attentions]).cpu().numpy()
     piece = _Pieces(loaded.tokenizer)
@@ -810,3 +757,7 @@ def logit_lens(result: GenerationResult, loaded: models.LoadedModel | None = Non
             for i, (ti, vi) in enumerate(zip(indices.tolist(), values.tolist()))
         ],
     }
+
+
+TASK = Task(name=NAME, run=generate, subject=subject, attention=attention, parts=("prompt",),
+            targets="the log-probability of the whole output (default) or of one output word")

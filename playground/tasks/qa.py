@@ -54,7 +54,6 @@ import inspect
 import re
 import threading
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -69,6 +68,7 @@ from ..explain import explain as run_explain
 from ..explain.base import Option, Progress, Subject, Target, Unit
 from ..text import Span
 from . import generation as gen
+from .base import Task
 
 NAME = "qa"
 
@@ -269,13 +269,8 @@ def is_extractive(spec: config.ModelSpec) -> bool:
 
 
 def spec_for(model_key: object = None, profile: str | None = None) -> config.ModelSpec:
-    """The registry entry for ``model_key`` (None: the profile's default QA model). Anything else
-    is InputError "bad_model" and never reaches the loader."""
-    spec = config.spec_by_key(NAME, model_key, profile) if (model_key is None or isinstance(model_key, str)) else None
-    if spec is None:
-        known = ", ".join(s.key for s in config.choices_for(NAME, profile))
-        raise InputError("bad_model", "Unknown model '{model}'. Choose one of: {models}.", model=str(model_key)[:60], models=known)
-    return spec
+    """The QA model for ``model_key`` (:func:`playground.models.resolve`)."""
+    return models.resolve(NAME, model_key, profile)
 
 
 _PART_MESSAGES = {
@@ -725,7 +720,7 @@ def subject(result: QAResult, candidate: object = 0) -> Subject:
         parts = sorted([("question", *result.question_span), ("context", *result.context_span)], key=lambda p: p[1])
         loaded = _loaded(result)
         inp = llm.LLMInput(model_text=g.prompt_text, parts=parts, output_ids=list(g.output_ids))
-        return llm.subject(loaded, inp, NAME, eager=gen.gate(loaded.spec.key).eager)
+        return llm.subject(loaded, inp, NAME, eager=models.gate(loaded.spec.key).eager)
     if not result.candidates:
         raise InputError("qa_nothing_to_explain", "There is no answer span to explain: the context holds no text the model can read.")
     index = int(Option("candidate", 0, 0, len(result.candidates) - 1, "").clamp(candidate))
@@ -885,7 +880,7 @@ def attention(result: QAResult) -> QAAttention:
 
         parts = [part(i) for i in range(n)]
         ids = torch.tensor([seq], device=loaded.device)
-        with gen.gate(loaded.spec.key).eager(), torch.inference_mode(), models.eager_attention(loaded.model), models.guard_oom():
+        with models.gate(loaded.spec.key).eager(), torch.inference_mode(), models.eager_attention(loaded.model), models.guard_oom():
             out = loaded.model(input_ids=ids, attention_mask=torch.ones_like(ids), output_attentions=True, use_cache=False)
         att = torch.stack([a[0].float() for a in out.attentions]).cpu().numpy()
         del out
@@ -917,6 +912,7 @@ def attention(result: QAResult) -> QAAttention:
 
 
 __all__ = [
+    "TASK",
     "CHAT_INSTRUCTION",
     "FEW_SHOT",
     "MAX_CONTEXT_CHARS",
@@ -936,3 +932,8 @@ __all__ = [
     "spec_for",
     "validate",
 ]
+
+
+TASK = Task(name=NAME, run=answer, subject=subject, attention=attention, parts=("question", "context"),
+            targets="extractive: the span's start + end logits (default), either one; generative: the answer's "
+                    "log-probability (default) or one answer word's", default_method="integrated_gradients")

@@ -15,6 +15,7 @@ from ..config import LIMITS
 from ..explain import encoder
 from ..explain.base import Subject, Target, Unit
 from ..scoring import BatchedScorer
+from .base import Task
 
 NAME = "sentiment"
 
@@ -140,3 +141,7 @@ def analyse(value: str, profile: str | None = None) -> dict[str, Any]:
         "attention_truncated": len(offsets) > n,
         "attentions": att[:, :, :n, :n],
     }
+
+
+TASK = Task(name=NAME, run=predict, subject=subject, attention=None, parts=("text",),
+            targets="the probability of each class (default: the predicted one)", default_method="integrated_gradients")

@@ -144,20 +144,12 @@ def group_rows(matrix: np.ndarray, row_word: list[int | None], n_words: int, how
 def spec_for(task: str, model_key: object, profile: str | None = None, target: str | None = None) -> config.ModelSpec:
     """The registry entry for ``model_key`` in ``task`` (None: the default, or for translation the
     first model that writes ``target``). Anything not registered is InputError "bad_model"."""
-    if profile is not None and profile not in config.PROFILES:
-        raise ValueError(f"unknown profile {profile!r}")
-    choices = config.choices_for(task, profile)
-    if model_key in (None, ""):
-        usable = [s for s in choices if target is None or target in s.targets]
-        spec = usable[0] if usable else None
-        if spec is None:
+    if model_key in (None, "") and target is not None:
+        usable = [s for s in config.choices_for(task, profile) if target in s.targets]
+        if not usable:
             raise InputError("model_no_target", "No model here translates into '{target}'.", target=str(target))
-        return spec
-    spec = config.spec_by_key(task, model_key, profile) if isinstance(model_key, str) else None
-    if spec is None:
-        raise InputError("bad_model", "Unknown model '{model}'. Choose one of: {models}.", model=str(model_key)[:60],
-                         models=", ".join(s.key for s in choices))
-    return spec
+        return usable[0]
+    return models.resolve(task, model_key, profile)
 
 
 def _max_source_tokens(model: Any) -> int:
@@ -383,7 +375,7 @@ def attention(result: Seq2SeqResult) -> Seq2SeqAttention:
             w = weights[0].float()
             parts.append((w[:, first:, :n_prompt].cpu(), w[:, :n_prompt, :n_prompt].cpu(), w[:, first:, first + 1 :].cpu()))
 
-        with generation.gate(loaded.spec.key).eager(), torch.inference_mode(), models.eager_attention(model), \
+        with models.gate(loaded.spec.key).eager(), torch.inference_mode(), models.eager_attention(model), \
                 models.guard_oom(), _each_layer_attention(model, keep) as hooked:
             out = model(input_ids=torch.tensor([seq], device=device), output_attentions=not hooked, use_cache=False)
         if not hooked:
@@ -418,7 +410,7 @@ def subject(result: Seq2SeqResult) -> Subject:
     inp = llm.LLMInput(model_text=result.model_text, parts=[("source", *result.source_span)],
                        output_ids=list(result.output_ids), encoder_decoder=result.family == "encoder-decoder",
                        decoder_prefix=list(result.decoder_prefix))
-    eager = generation.gate(loaded.spec.key).eager if result.family == "decoder" else None
+    eager = models.gate(loaded.spec.key).eager if result.family == "decoder" else None
     return llm.subject(loaded, inp, result.task, eager=eager, truncated=result.truncated)
 
 

@@ -9,6 +9,7 @@ from typing import Any
 from .. import config, models
 from ..explain.base import Option
 from . import seq2seq
+from .base import Task
 from .seq2seq import Prompt, Seq2SeqResult
 
 NAME = "summarization"
@@ -51,3 +52,7 @@ def summarize(text: str, model_key: str | None = None, profile: str | None = Non
               progress: models.ConvertProgress | None = None, **opts: Any) -> Seq2SeqResult:
     """Summarize ``text`` (see :func:`playground.tasks.seq2seq.run`)."""
     return seq2seq.run(NAME, text, model_key, profile, options(**opts), prompt_for, "summarization", progress=progress)
+
+
+TASK = Task(name=NAME, run=summarize, subject=seq2seq.subject, attention=seq2seq.attention, parts=("source",),
+            targets="the log-probability of the whole summary (default) or of one of its words")

@@ -10,6 +10,7 @@ from .. import config, models
 from ..errors import InputError
 from ..explain.base import Option
 from . import seq2seq
+from .base import Task
 from .seq2seq import Prompt, Seq2SeqResult
 
 NAME = "translation"
@@ -60,3 +61,7 @@ def translate(text: str, target: str = "zh", model_key: str | None = None, profi
     code = check_target(target)
     return seq2seq.run(NAME, text, model_key, profile, {**options(**opts), "min_new_tokens": 1}, prompt_for_target(code),
                        f"translation:{code}", target=code, progress=progress)
+
+
+TASK = Task(name=NAME, run=translate, subject=seq2seq.subject, attention=seq2seq.attention, parts=("source",),
+            targets="the log-probability of the whole translation (default) or of one of its words")
