@@ -182,20 +182,29 @@ def test_prepare_finds_the_users_words() -> None:
         [{"role": "user", "content": PROMPT}], add_generation_prompt=True, tokenize=False)
 
 
-def test_attention_one_eager_pass_rows_sum_to_one(greedy: gen.GenerationResult) -> None:
+def test_attention_in_words_one_eager_pass_rows_sum_to_one(greedy: gen.GenerationResult) -> None:
+    from playground import text
+    from playground.explain import llm
+
     loaded = gen.model_for(CHAT)
     tokens, att = gen.attention(greedy, loaded)
-    n = len(greedy.prompt_ids) + len(greedy.output_ids)
+    prompt_words = [w.text for w in text.words(greedy.prompt)]
+    out_words = [w.text for w in llm.token_words(llm.output_token_texts(loaded.tokenizer, greedy.output_ids))[0]]
+    n = len(prompt_words) + len(out_words)
     cfg = loaded.model.config
-    assert att.shape == (cfg.num_hidden_layers, cfg.num_attention_heads, n, n) and len(tokens) == n
-    np.testing.assert_allclose(att.sum(-1), 1.0, atol=1e-4)
-    assert np.allclose(np.triu(att, k=1), 0.0)  # causal
-    assert tokens[-len(greedy.tokens):] == greedy.tokens
+    # Words of the user's prompt and of the output: never the chat template, never sub-word pieces.
+    assert att.shape == (cfg.num_hidden_layers, cfg.num_attention_heads, n, n)
+    assert tokens == prompt_words + out_words
+    assert not any("<|" in t or "\ufffd" in t for t in tokens[: len(prompt_words)])
+    np.testing.assert_allclose(att.sum(-1), 1.0, atol=1e-4)  # renormalised over the words shown
+    assert np.allclose(np.triu(att, k=1), 0.0)  # causal, in word order too
     assert loaded.model.config._attn_implementation == "sdpa"  # generation stays on the fast path
     assert not gen.attention(greedy, loaded).truncated
-    long = gen.generate(PROMPT, CHAT, max_new_tokens=config.LIMITS.max_attention_tokens, temperature=0)
+    long = gen.generate(PROMPT, CHAT, max_new_tokens=config.LIMITS.max_attention_tokens * 2, temperature=0)
     view = gen.attention(long)
-    assert view.truncated and view.attentions.shape[-1] == config.LIMITS.max_attention_tokens
+    assert view.attentions.shape[-1] <= config.LIMITS.max_attention_tokens
+    n_long = len(text.words(long.prompt)) + len(llm.token_words(llm.output_token_texts(loaded.tokenizer, long.output_ids))[0])
+    assert view.truncated == (n_long > view.attentions.shape[-1])
 
 
 @pytest.mark.parametrize("key", [CHAT, PLAIN])

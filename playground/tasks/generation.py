@@ -633,20 +633,24 @@ def generate(
 # The views that cost one extra forward pass each
 
 
-@dataclass(frozen=True)
+@dataclass
 class AttentionMap:
-    """Attention over the first ``n`` positions of prompt + output, from one eager forward.
+    """Attention between the words of the user's prompt and of the output, from one eager
+    forward over prompt + output (per-layer hooks: one layer's weights held at a time).
 
-    ``attentions`` is (layers, heads, n, n); row i is what position i attends to (rows sum to 1).
-    Only the first ``LIMITS.max_attention_tokens`` positions are kept (``truncated`` says so):
-    in a causal model those rows are exactly what the full sequence gives, so the forward runs
-    on them alone. Unpacks as ``tokens, att = attention(...)``."""
+    ``attentions`` is (layers, heads, n, n) over ``tokens``, the words (prompt words first, then
+    output words; Chinese grouped, byte pieces joined, never sub-word pieces): row i is what
+    word i attended to, the mean over its tokens' rows, each column the sum over a word's
+    tokens. The chat template, special tokens and the first-token "attention sink" are left out
+    and every row is renormalised over the words shown, so the words compete among themselves.
+    At most ``LIMITS.max_attention_tokens`` words are shown (the output's, then the prompt's
+    last ones; ``truncated`` says so). Unpacks as ``tokens, att = attention(...)``."""
 
     tokens: list[str]
     attentions: np.ndarray
     truncated: bool
-    n_prompt: int  # positions [0, n_prompt) are the prompt, the rest generated
-    user_tokens: tuple[int, int]  # the user's words among the prompt positions
+    n_prompt: int  # words [0, n_prompt) are the prompt's, the rest the output's
+    user_tokens: tuple[int, int]  # the prompt's words among the rows (all of them: (0, n_prompt))
 
     def __iter__(self) -> Iterator[Any]:
         yield self.tokens
@@ -662,22 +666,51 @@ def _loaded_for(result: GenerationResult, loaded: models.LoadedModel | None) -> 
 
 
 def attention(result: GenerationResult, loaded: models.LoadedModel | None = None) -> AttentionMap:
-    """Every layer's attention over the sequence (see :class:`AttentionMap`)."""
+    """Every layer's attention between the prompt's and the output's words (see :class:`AttentionMap`)."""
     loaded = _loaded_for(result, loaded)
     seq = result.sequence_ids
-    n = min(len(seq), LIMITS.max_attention_tokens)
-    ids = torch.tensor([seq[:n]], device=loaded.device)
-    with models.gate(loaded.spec.key).eager(), torch.inference_mode(), models.eager_attention(loaded.model), models.guard_oom():
-        out = loaded.model(input_ids=ids, attention_mask=torch.ones_like(ids), output_attentions=True, use_cache=False)
-    att = torch.stack([a[0].float() for a in out.attentions]).cpu().numpy()
-    piece = _Pieces(loaded.tokenizer)
-    u0, u1 = result.user_tokens
+    us, ue = result.user_span
+    prompt_words = text.words(result.prompt_text[us:ue])
+    offsets = result.prompt_offsets or text.encode_with_offsets(loaded.tokenizer, result.prompt_text, False)[1]
+    prompt_of = text.words_of_pieces(list(offsets), (us, ue), prompt_words)
+    out_words, out_of = llm.token_words(llm.output_token_texts(loaded.tokenizer, result.output_ids))
+    cap = LIMITS.max_attention_tokens
+    n_out = min(len(out_words), cap // 2)
+    n_pw = min(len(prompt_words), cap - n_out)
+    first_pw = len(prompt_words) - n_pw
+    # Each position's row/column in the word view (None: template, special, or not shown).
+    where: list[int | None] = [None if w is None or w < first_pw else w - first_pw for w in prompt_of]
+    where += [None if w is None or w >= n_out else n_pw + w for w in out_of]
+    n = n_pw + n_out
+    cols = np.zeros((len(seq), n))
+    counts = np.zeros(n)
+    for p, w in enumerate(where):
+        if w is not None:
+            cols[p, w] = 1.0
+            counts[w] += 1
+    rows = cols / np.maximum(counts, 1)  # mean over a word's rows
+    layers: list[np.ndarray] = []
+
+    def keep(weights: torch.Tensor) -> None:
+        w = weights.float().cpu().numpy()  # (heads, T, T)
+        pooled = np.einsum("pr,hpq,qc->hrc", rows, w, cols)
+        pooled /= np.maximum(pooled.sum(axis=-1, keepdims=True), 1e-12)
+        layers.append(pooled)
+
+    ids = torch.tensor([seq], device=loaded.device)
+    with models.gate(loaded.spec.key).eager(), torch.inference_mode(), models.eager_attention(loaded.model), \
+            models.guard_oom(), llm.each_layer_hooks(loaded.model, keep) as hooked:
+        out = loaded.model(input_ids=ids, attention_mask=torch.ones_like(ids), output_attentions=not hooked, use_cache=False)
+    if not hooked:
+        for a in out.attentions:
+            keep(a[0])
+    labels = [w.text for w in prompt_words[first_pw:]] + [w.text for w in out_words[:n_out]]
     return AttentionMap(
-        tokens=[piece(i) for i in seq[:n]],
-        attentions=att,
-        truncated=len(seq) > n,
-        n_prompt=min(len(result.prompt_ids), n),
-        user_tokens=(min(u0, n), min(u1, n)),
+        tokens=labels,
+        attentions=np.stack(layers) if layers else np.zeros((0, 0, n, n)),
+        truncated=n_pw < len(prompt_words) or n_out < len(out_words),
+        n_prompt=n_pw,
+        user_tokens=(0, n_pw),
     )
 
 
