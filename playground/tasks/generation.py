@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from .. import config, models, text
+from .. import config, models, prompting, text
 from ..config import LIMITS
 from ..errors import InputError
 from ..explain import llm
@@ -152,31 +152,6 @@ def resolve_mode(mode: str | None, spec: config.ModelSpec) -> str:
     return mode
 
 
-def _render_chat(tokenizer: Any, content: str) -> str:
-    return tokenizer.apply_chat_template(
-        [{"role": "user", "content": content}], add_generation_prompt=True, tokenize=False
-    )
-
-
-def _chat_text(tokenizer: Any, prompt: str) -> tuple[str, tuple[int, int]]:
-    """The rendered chat prompt and the span of the user's words in it. The span comes from
-    rendering a marker in place of the prompt: searching for the prompt itself would be fooled
-    by a prompt that also occurs in the template ("assistant", "You")."""
-    rendered = _render_chat(tokenizer, prompt)
-    marker = "\ue000PROMPT\ue001"  # private-use characters: never in a template
-    parts = _render_chat(tokenizer, marker).split(marker)
-    if len(parts) == 2:
-        head, tail = parts
-        if rendered.startswith(head) and rendered.endswith(tail) and len(rendered) >= len(head) + len(tail):
-            return rendered, (len(head), len(rendered) - len(tail))
-    # A template that rewrites the content (e.g. trims it): find it after the template's head.
-    core = prompt.strip()
-    start = rendered.find(core, len(parts[0]) if len(parts) == 2 else 0)
-    if start < 0:
-        start = rendered.find(core)
-    return rendered, ((start, start + len(core)) if start >= 0 else (0, len(rendered)))
-
-
 def _encode(tokenizer: Any, s: str, add_special_tokens: bool) -> tuple[list[int], list[tuple[int, int]] | None]:
     try:
         enc = tokenizer(s, add_special_tokens=add_special_tokens, return_offsets_mapping=True)
@@ -199,7 +174,7 @@ def prepare(prompt: str, mode: str, loaded: models.LoadedModel, max_chars: int =
         if not has_chat_template(loaded):
             raise InputError("bad_mode", "The model '{model}' has no chat template: use plain completion mode.",
                              model=loaded.spec.display)
-        prompt_text, span = _chat_text(tok, prompt)
+        prompt_text, span = prompting.chat_text(tok, prompt)
         # The template already holds every special token; the tokenizer must not add more.
         ids, offsets = _encode(tok, prompt_text, add_special_tokens=False)
     else:

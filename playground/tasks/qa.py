@@ -60,7 +60,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from .. import config, models, text
+from .. import config, models, prompting, text
 from ..config import LIMITS
 from ..errors import InputError
 from ..explain import encoder, llm
@@ -93,20 +93,7 @@ KINDS = ("extractive", "generative")
 TARGETS = ("span", "start", "end")
 PARTS = ("question", "context")
 
-FEW_SHOT = (
-    "Answer each question with a short span copied from its context.\n\n"
-    "Context: Marie Curie won the Nobel Prize in Physics in 1903 and in Chemistry in 1911.\n"
-    "Question: When did Marie Curie win the Nobel Prize in Chemistry?\n"
-    "Answer: 1911\n\n"
-    "Context: The Amazon flows through Peru, Colombia and Brazil into the Atlantic Ocean.\n"
-    "Question: Into which ocean does the Amazon flow?\n"
-    "Answer: the Atlantic Ocean\n\n"
-    "Context: "
-)
-CHAT_INSTRUCTION = (
-    "Answer the question using only the context. Reply with a short answer, copied from the "
-    "context when possible.\n\nContext: "
-)
+FEW_SHOT, CHAT_INSTRUCTION = prompting.QA_FEW_SHOT, prompting.QA_CHAT_INSTRUCTION
 # The perturbation methods see the question and the window's context as one text in which a
 # removed word reads as this character; it never occurs in that text (replaced there by U+FFFD),
 # so every perturbed text decodes exactly into the set of words kept.
@@ -547,16 +534,6 @@ def locate(answer_text: str, context: str, min_coverage: float = FUZZY_MIN_COVER
     return Match(first.start, last.end, "fuzzy", coverage)
 
 
-def _prompt_parts(question: str, context: str, mode: str) -> tuple[str, str, str, str, str]:
-    """(head, context, middle, question, tail) of the prompt; their concatenation is the user
-    message. In the few-shot prompt a newline ends an answer, so the context's and the question's
-    line breaks become spaces there (same length: offsets unchanged)."""
-    if mode == "plain":
-        flat = str.maketrans({"\n": " ", "\r": " ", "\u2028": " ", "\u2029": " "})
-        return FEW_SHOT, context.translate(flat), "\nQuestion: ", question.translate(flat), "\nAnswer:"
-    return CHAT_INSTRUCTION, context, "\n\nQuestion: ", question, ""
-
-
 def _mean_probability(result: gen.GenerationResult) -> float:
     """exp(mean log p) of the generated tokens that carry text (trailing blanks, the stop
     newline, not counted): the model's per-token confidence in its answer."""
@@ -576,7 +553,7 @@ def _generative(question: str, context: str, spec: config.ModelSpec, profile: st
     opts: dict[str, Any] = {"temperature": 0.0, "max_new_tokens": GEN_MAX_NEW_TOKENS}
     opts.update({k: v for k, v in gen_opts.items() if k in gen.BOUNDS})
     mode = gen.resolve_mode(gen_opts.get("mode") or "plain", spec)
-    head, ctx, mid, q, tail = _prompt_parts(question, context, mode)
+    head, ctx, mid, q, tail = prompting.qa_parts(question, context, mode)
     message = head + ctx + mid + q + tail
     if len(message) > GEN_PROMPT_CHARS:  # the prompt limit, said in QA terms
         raise InputError(

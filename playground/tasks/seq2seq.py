@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from .. import config, models, text
+from .. import config, models, prompting, text
 from ..errors import InputError
 from ..explain import llm
 from ..explain.base import Option, Subject
@@ -43,14 +43,7 @@ DECODER_PROMPT_TOKENS = 1024
 MAX_SOURCE_TOKENS = 768
 
 
-@dataclass(frozen=True)
-class Prompt:
-    """How a decoder is asked for a task: ``head + source + tail`` is the user message (chat)
-    or the whole prompt (plain); ``stop`` ends a few-shot answer at the end of its line."""
-
-    head: str
-    tail: str = ""
-    stop: tuple[str, ...] = ()
+Prompt = prompting.Prompt
 
 
 @dataclass

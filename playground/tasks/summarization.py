@@ -6,11 +6,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from .. import config, models
+from .. import models, prompting
 from ..explain.base import Option
 from . import seq2seq
 from .base import Task
-from .seq2seq import Prompt, Seq2SeqResult
+from .seq2seq import Seq2SeqResult
 
 NAME = "summarization"
 
@@ -23,24 +23,7 @@ BOUNDS: dict[str, Option] = {
     )
 }
 
-# A base model has no instructions to follow: one worked example shows the pattern, and the
-# answer ends at the end of its line.
-_EXAMPLE = (
-    "Text: The city council voted on Tuesday to close the old bridge over the river for repairs. "
-    "Engineers found cracks in two of its supports last month. The work will take about six months, "
-    "and buses will use the new bridge to the north in the meantime.\n"
-    "Summary: The old river bridge will close for six months of repairs after engineers found cracks, "
-    "and buses will be rerouted.\n\n"
-)
-
-
-def prompt_for(spec: config.ModelSpec) -> Prompt:
-    """The instruction (chat models) or few-shot prompt (base models) around the source."""
-    if spec.chat:
-        # The instruction after the text: with it first, SmolLM2-135M copied more of the source
-        # (a trial on the first items of assets/eval/summaries.jsonl; scripts/evaluate.py scores this one).
-        return Prompt(head="", tail="\n\nSummarize the text above in one short sentence.")
-    return Prompt(head=_EXAMPLE + "Text: ", tail="\nSummary:", stop=("\n",))
+prompt_for = prompting.summary_prompt  # how a decoder is asked (playground.prompting)
 
 
 def options(**given: Any) -> dict[str, int]:

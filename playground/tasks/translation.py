@@ -6,25 +6,17 @@ from __future__ import annotations
 
 from typing import Any
 
-from .. import config, models
+from .. import config, models, prompting
 from ..errors import InputError
 from ..explain.base import Option
 from . import seq2seq
 from .base import Task
-from .seq2seq import Prompt, Seq2SeqResult
+from .seq2seq import Seq2SeqResult
 
 NAME = "translation"
-TARGETS: dict[str, str] = {"zh": "Chinese", "fr": "French", "de": "German"}
+TARGETS: dict[str, str] = prompting.LANGUAGES
 
 BOUNDS: dict[str, Option] = {o.name: o for o in (Option("max_new_tokens", 96, 8, 256, "tr_max_new_tokens"),)}
-
-# Two worked examples per language for base models (none of them is in assets/eval).
-_SHOTS: dict[str, list[tuple[str, str]]] = {
-    "zh": [("The house is wonderful.", "房子很棒。"), ("Where is the train station?", "火车站在哪里？")],
-    "fr": [("The house is wonderful.", "La maison est magnifique."), ("Where is the train station?", "Où est la gare ?")],
-    "de": [("The house is wonderful.", "Das Haus ist wunderbar."), ("Where is the train station?", "Wo ist der Bahnhof?")],
-}
-
 
 def check_target(target: object) -> str:
     """A supported target language code, or InputError "bad_target_language"."""
@@ -35,15 +27,7 @@ def check_target(target: object) -> str:
     return code
 
 
-def prompt_for_target(target: str) -> Any:
-    def prompt_for(spec: config.ModelSpec) -> Prompt:
-        language = TARGETS[target]
-        if spec.chat:
-            return Prompt(head=f"Translate this English text into {language}. Reply with the translation only.\n\n")
-        shots = "".join(f"English: {en}\n{language}: {tr}\n\n" for en, tr in _SHOTS[target])
-        return Prompt(head=shots + "English: ", tail=f"\n{language}:", stop=("\n",))
-
-    return prompt_for
+prompt_for_target = prompting.translation_prompt  # how a decoder is asked (playground.prompting)
 
 
 def options(**given: Any) -> dict[str, int]:
