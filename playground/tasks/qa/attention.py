@@ -1,0 +1,148 @@
+"""The attention heatmap's data, with the question/context boundary."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+
+from ... import models
+from ...config import LIMITS
+from ...errors import InputError
+from .extractive import _accepts
+from .subject import _loaded, _span_input
+from .types import PARTS, QAResult
+
+
+def _eager_attentions(loaded: models.LoadedModel, ids: list[int], types: list[int] | None) -> np.ndarray:
+    t = torch.tensor([ids], device=loaded.device)
+    kw = {}
+    if types is not None and _accepts(loaded.model, "token_type_ids"):
+        kw["token_type_ids"] = torch.tensor([types], device=loaded.device)
+    with torch.inference_mode(), models.eager_attention(loaded.model), models.guard_oom():
+        out = loaded.model(input_ids=t, attention_mask=torch.ones_like(t), output_attentions=True, **kw)
+    return torch.stack([a[0].float() for a in out.attentions]).cpu().numpy()
+
+
+# ---- Attention view ----------------------------------------------------------------------------
+
+
+@dataclass
+class QAAttention:
+    """Every layer's attention over (at most LIMITS.max_attention_tokens of) the model input,
+    from ONE eager forward pass over the whole input, shown positions cropped from it (so a
+    row need not sum to 1 when some of what it attends to is not shown; ``truncated`` says so).
+
+    ``parts[i]`` is "question", "context", "special" (extractive [CLS]/[SEP]), "template" (the
+    prompt's own words) or "output" (generated); ``boundary`` is the index of the first shown
+    token of the part that comes second (extractive: the context; generative: the question), the
+    question/context border; ``answer_tokens`` the shown indices of the answer (the span, or the
+    generated tokens); ``positions`` each shown token's index in the full input."""
+
+    tokens: list[str]
+    attentions: np.ndarray  # (layers, heads, n, n)
+    parts: list[str]
+    positions: list[int]
+    boundary: int
+    answer_tokens: list[int]
+    truncated: bool
+    n_total: int
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "tokens": list(self.tokens),
+            "parts": list(self.parts),
+            "positions": list(self.positions),
+            "boundary": self.boundary,
+            "answer_tokens": list(self.answer_tokens),
+            "truncated": self.truncated,
+            "n_total": self.n_total,
+            "shape": list(self.attentions.shape),
+        }
+
+
+def _crop(fixed: list[int], around: tuple[int, int], pool: list[int], cap: int) -> list[int]:
+    """``fixed`` positions (at most ``cap``), plus as many of ``pool`` (sorted) as still fit,
+    a contiguous run centred on ``around``."""
+    fixed = fixed[:cap]
+    room = cap - len(fixed)
+    if len(pool) > room:
+        centre = (around[0] + around[1]) / 2
+        k = min(range(len(pool)), key=lambda i: abs(pool[i] - centre))
+        a = max(0, min(k - room // 2, len(pool) - room))
+        pool = pool[a : a + room]
+    return sorted(set(fixed) | set(pool))
+
+
+def attention(result: QAResult) -> QAAttention:
+    """The attention heatmap's data (see :class:`QAAttention`). Extractive: the window holding
+    the answer (the best span for a no-answer result): [CLS], the question, [SEP], the context
+    tokens around the span. Generative: the question, the context tokens around the quoted span
+    (the context's start when not found) and the generated tokens; the prompt's template is not
+    shown."""
+    cap = LIMITS.max_attention_tokens
+    loaded = _loaded(result)
+    if result.kind == "extractive":
+        if not result.candidates:
+            raise InputError("qa_nothing_to_explain", "There is no answer span to explain: the context holds no text the model can read.")
+        si = _span_input(result, result.candidates[0])
+        att = _eager_attentions(loaded, si.ids, si.token_types)
+        n = len(si.ids)
+        parts = ["special" if s is None else PARTS[s] for s in si.seq]
+        fixed = [i for i in range(n) if parts[i] != "context"]
+        pool = [i for i in range(n) if parts[i] == "context"]
+        keep = _crop(fixed, (si.start_token, si.end_token), pool, cap)
+        answer_at = [k for k, i in enumerate(keep) if si.start_token <= i <= si.end_token]
+        tokens = loaded.tokenizer.convert_ids_to_tokens([si.ids[i] for i in keep])
+    else:
+        g = result.generation
+        if g is None or result.question_span is None or result.context_span is None:
+            raise InputError("qa_nothing_to_explain", "There is no answer span to explain: the context holds no text the model can read.")
+        seq = g.sequence_ids
+        n, n_prompt = len(seq), len(g.prompt_ids)
+        offsets = g.prompt_offsets or [(0, 0)] * n_prompt
+        (c0, c1), (q0, q1) = result.context_span, result.question_span
+
+        def part(i: int) -> str:
+            if i >= n_prompt:
+                return "output"
+            a, b = offsets[i]
+            if b > a and a < c1 and b > c0:
+                return "context"
+            if b > a and a < q1 and b > q0:
+                return "question"
+            return "template"
+
+        parts = [part(i) for i in range(n)]
+        ids = torch.tensor([seq], device=loaded.device)
+        with models.gate(loaded.spec.key).eager(), torch.inference_mode(), models.eager_attention(loaded.model), models.guard_oom():
+            out = loaded.model(input_ids=ids, attention_mask=torch.ones_like(ids), output_attentions=True, use_cache=False)
+        att = torch.stack([a[0].float() for a in out.attentions]).cpu().numpy()
+        del out
+        outputs = [i for i in range(n) if parts[i] == "output"][: cap // 4]
+        fixed = outputs + [i for i in range(n) if parts[i] == "question"][: cap // 4]
+        pool = [i for i in range(n) if parts[i] == "context"]
+        if result.start is not None and result.end is not None:
+            inside = [i for i in pool if offsets[i][0] - c0 < result.end and offsets[i][1] - c0 > result.start]
+            around = (inside[0], inside[-1]) if inside else (pool[0] if pool else 0,) * 2
+        else:
+            around = (pool[0], pool[0]) if pool else (0, 0)
+        keep = _crop(fixed, around, pool, cap)
+        answer_at = [k for k, i in enumerate(keep) if parts[i] == "output"]
+        tokens = [loaded.tokenizer.decode([seq[i]], skip_special_tokens=False) for i in keep]
+    shown = [parts[i] for i in keep]
+    second = "context" if result.kind == "extractive" else "question"
+    boundary = next((k for k, p in enumerate(shown) if p == second), len(shown))
+    idx = np.array(keep)
+    return QAAttention(
+        tokens=tokens,
+        attentions=att[:, :, idx][:, :, :, idx],
+        parts=shown,
+        positions=[int(i) for i in keep],
+        boundary=boundary,
+        answer_tokens=answer_at,
+        truncated=len(keep) < n,
+        n_total=n,
+    )
