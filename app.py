@@ -17,6 +17,7 @@ def main() -> None:
     parser.add_argument("--port", type=int, default=int(os.environ.get("GRADIO_SERVER_PORT", "7860")))
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    logging.getLogger("shap").setLevel(logging.WARNING)  # shap logs its internal arrays at INFO
     if args.profile:
         os.environ[config.PROFILE_ENV] = args.profile
 

@@ -95,7 +95,7 @@ def main() -> None:
         if name == "attention":
             floor = eager_best
         else:
-            floor = expl.evaluations * (bwd if method.needs_gradients else fwd)
+            floor = expl.evaluations * (bwd if method.needs == "gradients" else fwd)
         rows.append((name, expl.options, expl.evaluations, expl.seconds, floor))
 
     print("| method (default budget), best of 3 | evaluations | seconds | floor (evals x best per-eval) | ratio |")
@@ -110,20 +110,22 @@ def main() -> None:
     for name in METHODS:
         explain(subject, name)
     total = time.perf_counter() - started
-    print(f"\nall four views together (prediction + heatmap + 4 methods, one shared scorer): {total:.2f} s\n")
+    print(f"\nall views together (prediction + heatmap + every method, one shared scorer): {total:.2f} s\n")
 
     if loaded.autocast is not None:
-        # What the faster scoring costs in fidelity: every text LIME and SHAP asked for above,
-        # scored again in full precision.
-        texts = list(subject.scorer.cache)
-        fast = np.stack([subject.scorer.cache[t] for t in texts])
+        # What the faster scoring costs in fidelity: every perturbation the methods asked for
+        # above, scored again in full precision.
+        score = subject.score
+        keys = list(score.cache)
+        masks = np.stack([np.frombuffer(k, dtype=bool) for k in keys])
+        fast = np.stack([score.cache[k] for k in keys])
         keep, loaded.autocast = loaded.autocast, None
         try:
-            full = np.concatenate([sentiment.batch_probabilities(loaded, texts[i : i + 64]) for i in range(0, len(texts), 64)])
+            full = np.concatenate([score.batch_fn(masks[i : i + 64]) for i in range(0, len(masks), 64)])
         finally:
             loaded.autocast = keep
         diff = np.abs(fast - full)
-        print(f"bf16 vs fp32 scoring on those {len(texts)} texts: max |dp| {diff.max():.4f}, mean |dp| {diff.mean():.5f}, "
+        print(f"bf16 vs fp32 scoring on those {len(keys)} perturbations: max |dp| {diff.max():.4f}, mean |dp| {diff.mean():.5f}, "
               f"same label {np.mean(fast.argmax(1) == full.argmax(1)):.1%}\n")
 
     if args.skip_library:

@@ -138,7 +138,7 @@ def generate_explain(prompt: str, method: str = "feature_ablation", model: str =
 
     Args:
         prompt: the prompt.
-        method: any method name (see the module docstring).
+        method: attention, gradient_x_input, integrated_gradients, feature_ablation, lime, shap or kernel_shap.
         model: a model key ("" for the default).
         mode: "chat", "plain" or "".
         max_new_tokens: tokens to generate (1-256).
@@ -193,7 +193,7 @@ def summarize_explain(text: str, method: str = "feature_ablation", model: str = 
 
     Args:
         text: the text to summarize.
-        method: any method name.
+        method: attention, gradient_x_input, integrated_gradients, feature_ablation, lime, shap or kernel_shap.
         model: a model key ("" for the default).
         max_new_tokens: at most this many tokens.
         target: "output", "word:i" or "all".
@@ -238,7 +238,7 @@ def translate_explain(text: str, target: str = "zh", method: str = "feature_abla
     Args:
         text: the English text.
         target: the language, "zh", "fr" or "de".
-        method: any method name.
+        method: attention, gradient_x_input, integrated_gradients, feature_ablation, lime, shap or kernel_shap.
         model: a model key ("" for the default).
         max_new_tokens: at most this many tokens.
         explain_target: "output", "word:i" or "all" (the full matrix, and the alignment from it).
@@ -289,11 +289,9 @@ def qa_explain(question: str, context: str, method: str = "", model: str = "", t
     Args:
         question: the question.
         context: the context.
-        method: any method name ("" for Integrated Gradients on extractive models, feature
-            ablation on generative ones).
+        method: any of sentiment_explain's methods, or "" (extractive: integrated_gradients; generative: feature_ablation).
         model: a model key ("" for the default).
-        target: extractive: "span" (start + end logits, default), "start", "end", "all";
-            generative: "output", "word:i", "all".
+        target: "span" (extractive: start + end logits, default), "start", "end"; "output" or "word:i" (generative); "all".
         units: "auto" (sentences for long contexts), "word" or "sentence".
         ig_steps: Integrated Gradients' steps.
         lime_samples: LIME's samples.

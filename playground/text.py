@@ -12,8 +12,8 @@ import bisect
 import re
 import threading
 import unicodedata
-from typing import Any
 from dataclasses import dataclass
+from typing import Any
 
 from .config import LIMITS
 from .errors import InputError

@@ -117,13 +117,35 @@ def bucket(score: float) -> str | None:
     return f"{'+' if score > 0 else '-'}{level}"
 
 
-def highlight_values(expl: Explanation | dict[str, Any], source: str) -> list[tuple[str, str | None]]:
+def _as_dict(expl: Explanation | dict[str, Any]) -> dict[str, Any]:
+    return expl.to_dict() if isinstance(expl, Explanation) else expl
+
+
+def explanation_words(expl: Explanation | dict[str, Any]) -> list[dict[str, Any]]:
+    """The explained units of an explanation (``words``; ``tokens`` in older dicts)."""
+    d = _as_dict(expl)
+    return list(d.get("words", d.get("tokens", [])))
+
+
+def explanation_row(expl: Explanation | dict[str, Any], row: int | None = None) -> list[float]:
+    """One target's scores: matrix row ``row`` (clamped to the rows there are), or ``scores``
+    (the first target's row) when ``row`` is None or there is no matrix."""
+    d = _as_dict(expl)
+    matrix = d.get("matrix") or []
+    if row is not None and matrix:
+        return [float(v) for v in matrix[min(max(int(row), 0), len(matrix) - 1)]]
+    return [float(v) for v in d.get("scores", [])]
+
+
+def highlight_values(expl: Explanation | dict[str, Any], source: str, row: int | None = None) -> list[tuple[str, str | None]]:
     """The whole text as (piece, bucket) pairs for a highlight: words carry the bucket of their
-    normalised score, the gaps between them (spaces) carry None."""
-    d = expl.to_dict() if isinstance(expl, Explanation) else expl
+    normalised score (target ``row`` of the matrix; None: the first target), the gaps between
+    them (spaces) carry None."""
     out: list[tuple[str, str | None]] = []
     pos = 0
-    for tok, score in zip(d["tokens"], normalised(d["scores"])):
+    for tok, score in zip(explanation_words(expl), normalised(explanation_row(expl, row))):
+        if tok["start"] < pos:
+            continue
         if tok["start"] > pos:
             out.append((source[pos : tok["start"]], None))
         out.append((source[tok["start"] : tok["end"]], bucket(score)))
@@ -133,12 +155,12 @@ def highlight_values(expl: Explanation | dict[str, Any], source: str) -> list[tu
     return out
 
 
-def attribution_figure(expl: Explanation | dict[str, Any], title: str = "", top: int = 20) -> go.Figure:
-    """Horizontal bars of the words with the largest |score|, in reading order."""
-    d = expl.to_dict() if isinstance(expl, Explanation) else expl
-    scores = np.asarray(d["scores"], dtype=float)
+def attribution_figure(expl: Explanation | dict[str, Any], title: str = "", top: int = 20, row: int | None = None) -> go.Figure:
+    """Horizontal bars of the words with the largest |score| (for target ``row``), in reading order."""
+    words_ = explanation_words(expl)
+    scores = np.asarray(explanation_row(expl, row), dtype=float)
     keep = sorted(np.argsort(-np.abs(scores))[:top].tolist()) if scores.size else []
-    words = [f"{safe(d['tokens'][i]['text'], 20)} ·{i}" for i in keep]
+    words = [f"{safe(words_[i]['text'], 20)} ·{i}" for i in keep]
     vals = [float(scores[i]) for i in keep]
     fig = go.Figure(
         go.Bar(

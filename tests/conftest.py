@@ -62,8 +62,8 @@ def subject_factory(loaded):
     """Build a fresh Subject (with its own scorer) for a text on the tiny model."""
     from playground.tasks import sentiment
 
-    def make(value: str, target: str | None = None):
-        return sentiment.subject(value, target=target)
+    def make(value: str):
+        return sentiment.subject(value)
 
     return make
 

@@ -10,20 +10,20 @@ import sys
 import unicodedata
 
 import numpy as np
-
 import pytest
 
 import playground
 from playground import api
-from playground.errors import InputError
 from playground.config import LIMITS
+from playground.errors import InputError
 from playground.explain import METHODS
 from playground.tasks import sentiment as task
 
 from conftest import ROOT
 
 TEXT = "I loved this movie, but the ending was terrible."
-EXPLAIN_KEYS = {"method", "target", "tokens", "scores", "evaluations", "seconds"}
+EXPLAIN_KEYS = {"task", "method", "model", "target", "units", "words", "targets", "matrix", "scores", "evaluations",
+                "seconds", "options", "convergence"}
 
 
 def test_sentiment() -> None:
@@ -53,9 +53,11 @@ def test_sentiment_explain(method: str) -> None:
     json.dumps(out, allow_nan=False)
     assert EXPLAIN_KEYS <= set(out)
     assert out["method"] == method
-    assert len(out["scores"]) == len(out["tokens"]) > 0
-    for tok in out["tokens"]:
-        assert set(tok) == {"text", "start", "end"}
+    assert len(out["scores"]) == len(out["words"]) > 0
+    assert out["matrix"] == [out["scores"]] and len(out["targets"]) == 1
+    assert out["result"]["label"] == out["target"]
+    for tok in out["words"]:
+        assert set(tok) == {"text", "start", "end", "part"} and tok["part"] == "text"
         assert TEXT[tok["start"] : tok["end"]] == tok["text"]
     assert out["target"] == playground.sentiment(TEXT)["label"]
     assert out["evaluations"] > 0 and out["seconds"] >= 0
@@ -69,6 +71,12 @@ def test_sentiment_explain_passes_budgets_and_target() -> None:
     assert out["options"] == {"ig_steps": 256}
 
 
+def test_sentiment_explain_every_target() -> None:
+    out = playground.sentiment_explain(TEXT, "feature_ablation", target="all")
+    assert [t["label"] for t in out["targets"]] == ["negative", "positive"]
+    assert len(out["matrix"]) == 2 and out["scores"] == out["matrix"][0]
+
+
 def test_sentiment_explain_errors() -> None:
     with pytest.raises(InputError) as err:
         playground.sentiment_explain(TEXT, "nonsense")
@@ -79,6 +87,12 @@ def test_sentiment_explain_errors() -> None:
     with pytest.raises(InputError) as err:
         playground.sentiment(None)  # type: ignore[arg-type]
     assert err.value.key == "input_not_text"
+    with pytest.raises(InputError) as err:
+        playground.sentiment_explain(TEXT, "lime", target="neutral")
+    assert err.value.key == "bad_target"
+    with pytest.raises(InputError) as err:
+        playground.sentiment_explain(TEXT, "lime", units="paragraph")
+    assert err.value.key == "bad_units"
 
 
 def test_sentiment_explain_all() -> None:
@@ -90,9 +104,9 @@ def test_sentiment_explain_all() -> None:
     for name, e in out["explanations"].items():
         assert EXPLAIN_KEYS <= set(e)
         assert e["method"] == name
-        assert len(e["scores"]) == len(e["tokens"])
-        tokens = tokens or e["tokens"]
-        assert e["tokens"] == tokens  # all methods explain the same words
+        assert len(e["scores"]) == len(e["words"])
+        tokens = tokens or e["words"]
+        assert e["words"] == tokens  # all methods explain the same words
     assert out["explanations"]["lime"]["options"]["lime_samples"] == 40
 
 
@@ -101,8 +115,8 @@ def test_offsets_index_the_normalised_text() -> None:
     value = "cafe\u0301 was good"  # decomposed é
     out = playground.sentiment_explain(value, "attention")
     nfc = unicodedata.normalize("NFC", value)
-    assert [t["text"] for t in out["tokens"]] == ["caf\u00e9", "was", "good"]
-    for tok in out["tokens"]:
+    assert [t["text"] for t in out["words"]] == ["caf\u00e9", "was", "good"]
+    for tok in out["words"]:
         assert nfc[tok["start"] : tok["end"]] == tok["text"]
 
 

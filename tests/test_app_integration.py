@@ -61,9 +61,10 @@ def test_sentiment_explain_endpoint(client: Client, method: str) -> None:
     out = explain(client, TEXT, method)
     assert out["method"] == method
     assert out["target"] in {"negative", "positive"}
-    assert len(out["scores"]) == len(out["tokens"]) > 0
-    for tok in out["tokens"]:
+    assert len(out["scores"]) == len(out["words"]) > 0
+    for tok in out["words"]:
         assert TEXT[tok["start"] : tok["end"]] == tok["text"]
+    assert out["result"]["label"] == out["target"]
     assert out["evaluations"] > 0 and out["seconds"] >= 0
     assert set(out["options"]) == {o.name for o in METHODS[method].options}
 
@@ -71,7 +72,7 @@ def test_sentiment_explain_endpoint(client: Client, method: str) -> None:
 def test_explain_endpoint_defaults_and_target(client: Client) -> None:
     out = client.predict("good movie", api_name="/sentiment_explain")  # all defaults
     assert out["method"] == "integrated_gradients"
-    assert out["options"] == {"ig_steps": 24}
+    assert out["options"] == {"ig_steps": METHODS["integrated_gradients"].options[0].default}
     out = explain(client, TEXT, "lime", target="positive")
     assert out["target"] == "positive"
 
@@ -114,21 +115,22 @@ def test_injection_payloads_come_back_as_data(client: Client, payload: str) -> N
     assert set(out["scores"]) == {"negative", "positive"}
     for method in ("integrated_gradients", "lime"):
         res = explain(client, payload, method)
-        assert len(res["tokens"]) == len(res["scores"]) > 0
-        for tok in res["tokens"]:
+        assert len(res["words"]) == len(res["scores"]) > 0
+        for tok in res["words"]:
             assert payload[tok["start"] : tok["end"]] == tok["text"]
         # nothing dropped, nothing escaped: the words rebuild the payload
-        assert "".join(t["text"] for t in res["tokens"]) == "".join(payload.split())
+        assert "".join(t["text"] for t in res["words"]) == "".join(payload.split())
 
 
 def test_absurd_budgets_are_clamped(client: Client) -> None:
-    huge = dict(ig_steps=10**9, lime_samples=10**9, shap_evals=10**9, seed=10**12)
+    huge = dict(ig_steps=10**9, lime_samples=10**9, shap_evals=10**9, kernel_shap_samples=10**9, seed=10**12)
     for method in METHODS:
         out = client.predict(text="good bad", method=method, api_name="/sentiment_explain", **huge)
         for name, value in out["options"].items():
             low, high = BOUNDS[name]
             assert low <= value <= high, (method, name, value)
-            assert value == high
+            if name in huge:
+                assert value == high
     neg = dict(ig_steps=-1, lime_samples=-1, shap_evals=-1, seed=-1)
     out = client.predict(text="good bad", method="integrated_gradients", api_name="/sentiment_explain", **neg)
     assert out["options"] == {"ig_steps": BOUNDS["ig_steps"][0]}

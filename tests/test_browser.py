@@ -8,6 +8,9 @@ from collections.abc import Iterator
 
 import pytest
 
+from playground.explain import METHODS
+from playground.ui.strings import EN
+
 pytestmark = pytest.mark.browser
 
 CHROMIUM = "/usr/bin/chromium"
@@ -15,7 +18,7 @@ ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--d
 TIMEOUT_MS = 120_000
 TEXT = "I loved this movie, the acting was wonderful."
 XSS = '<img src=x onerror="window.__pwned=1">'
-OTHERS = {"attention": "Attention rollout", "lime": "LIME", "shap": "SHAP"}
+OTHERS = {name: EN[f"method_{name}"] for name in METHODS if name != "integrated_gradients"}
 
 
 @pytest.fixture(scope="module")
@@ -62,7 +65,7 @@ def classify(page, value: str) -> str:
 def explain_with_ig_only(page) -> str:
     for label in OTHERS.values():
         page.get_by_label(label, exact=True).uncheck()
-    page.click("#sentiment-explain")
+    page.click("#sentiment-attribute")
     page.wait_for_function(
         "() => { const m = document.querySelector('#summary-integrated_gradients [data-testid=\"markdown\"]');"
         " return m && m.innerText.includes('evaluations'); }"

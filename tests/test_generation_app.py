@@ -27,13 +27,18 @@ def test_generate_endpoint_returns_json(client) -> None:
 
 
 def test_generate_explain_endpoint_gives_a_matrix(client) -> None:
-    out = client.predict(PROMPT, "feature_ablation", "tiny-llama", "chat", 5, api_name="/generate_explain")
+    out = client.predict(PROMPT, "feature_ablation", "tiny-llama", "chat", 5, target="all", api_name="/generate_explain")
     json.dumps(out)
-    gen, attr = out["generation"], out["attribution"]
+    gen, attr = out["result"], out
     n_words = len(text.words(PROMPT))
-    assert len(attr["matrix"]) == len(gen["tokens"]) and all(len(row) == n_words for row in attr["matrix"])
+    # the whole output, then each output word; one column per prompt word
+    assert attr["targets"][0]["label"] == "output" and all(t["label"].startswith("word:") for t in attr["targets"][1:])
+    assert 2 <= len(attr["matrix"]) <= len(gen["tokens"]) + 1 and all(len(row) == n_words for row in attr["matrix"])
     assert [w["text"] for w in attr["words"]] == [w.text for w in text.words(PROMPT)]
-    assert attr["evaluations"] > 0
+    assert {w["part"] for w in attr["words"]} == {"prompt"}
+    assert attr["evaluations"] > 0 and attr["task"] == "generation"
+    one = client.predict(PROMPT, "feature_ablation", "tiny-llama", "chat", 5, api_name="/generate_explain")
+    assert one["target"] == "output" and one["matrix"] == [one["scores"]]
 
 
 def test_absurd_options_are_clamped(client) -> None:
@@ -54,8 +59,8 @@ def test_bad_input_gets_clear_messages(client, api_error) -> None:
 
 def test_injection_payload_comes_back_as_data(client) -> None:
     out = client.predict(XSS, "feature_ablation", "tiny-gpt2", "plain", 3, api_name="/generate_explain")
-    assert out["generation"]["prompt"] == XSS
-    assert "".join(w["text"] for w in out["attribution"]["words"]) == "".join(XSS.split())
+    assert out["result"]["prompt"] == XSS
+    assert "".join(w["text"] for w in out["words"]) == "".join(XSS.split())
 
 
 @pytest.mark.browser

@@ -61,12 +61,12 @@ def test_offline_model_gets_clear_cases_right(offline, text: str, label: str) ->
 
 
 def test_offline_integrated_gradients_credit_loved(offline) -> None:
-    subject = sentiment.subject("I loved this movie", target="positive", profile="offline")
-    expl = explain(subject, "integrated_gradients", {"ig_steps": 32})
-    assert expl.target == "positive"
-    scores = dict(zip([t.text for t in expl.tokens], expl.scores))
+    subject = sentiment.subject("I loved this movie", profile="offline")
+    expl = explain(subject, "integrated_gradients", {"ig_steps": 32}, target="positive")
+    assert [t.label for t in expl.targets] == ["positive"]
+    scores = dict(zip([u.text for u in expl.units], expl.row()))
     assert scores["loved"] > 0
-    assert np.isfinite(expl.to_dict()["convergence_delta"])
+    assert np.isfinite(expl.to_dict()["convergence"]["delta"])
 
 
 def test_package_loader_applies_an_overlay(tmp_path) -> None:

@@ -72,8 +72,8 @@ def test_qa_endpoint_generative(client) -> None:
 def test_qa_explain_extractive(client, target: str) -> None:
     out = client.predict(QUESTION, CONTEXT, "integrated_gradients", "", target, api_name="/qa_explain")
     json.dumps(out, allow_nan=False)
-    check_span(out["qa"], CONTEXT)
-    e = out["explanation"]
+    check_span(out["result"], CONTEXT)
+    e = out
     assert e["method"] == "integrated_gradients" and e["target"] == target and e["evaluations"] > 0
     assert len(e["words"]) == len(e["scores"]) > 0
     assert {w["part"] for w in e["words"]} == {"question", "context"}
@@ -83,18 +83,18 @@ def test_qa_explain_extractive(client, target: str) -> None:
 
 
 def test_qa_explain_empty_method_takes_the_first_that_applies(client) -> None:
-    out = client.predict(QUESTION, SHORT_CONTEXT, "", "tiny-llama", api_name="/qa_explain")
-    e = out["explanation"]
-    assert e["method"] == qa.GENERATIVE_METHODS[0] and e["kind"] == "generative"
-    assert len(e["matrix"]) == len(e["output_tokens"]) and all(len(row) == len(e["words"]) for row in e["matrix"])
+    e = client.predict(QUESTION, SHORT_CONTEXT, "", "tiny-llama", "all", api_name="/qa_explain")
+    assert e["method"] == "feature_ablation" and e["kind"] == "generative"
+    assert e["targets"][0]["label"] == "output" and len(e["matrix"]) == len(e["targets"]) >= 2
+    assert all(len(row) == len(e["words"]) for row in e["matrix"])
     assert {w["part"] for w in e["words"]} == {"question", "context"}
     out = client.predict(QUESTION, CONTEXT, "", api_name="/qa_explain")
-    assert out["explanation"]["method"] == "integrated_gradients"
+    assert out["method"] == "integrated_gradients" and out["target"] == "span"
 
 
 def test_qa_explain_generative_feature_ablation(client) -> None:
     out = client.predict(QUESTION, SHORT_CONTEXT, "feature_ablation", "tiny-llama", api_name="/qa_explain")
-    e = out["explanation"]
+    e = out
     assert e["method"] == "feature_ablation" and e["evaluations"] > 0 and e["seconds"] >= 0
     assert [w["text"] for w in e["words"] if w["part"] == "question"] == ["Who", "designed", "the", "tower", "?"]
 
@@ -108,7 +108,6 @@ def test_bad_input_gets_clear_messages(client, api_error) -> None:
     assert "Unknown model" in api_error(QUESTION, CONTEXT, "../../x", api_name="/qa")
     assert "Unknown model" in api_error(QUESTION, CONTEXT, "integrated_gradients", "nope", api_name="/qa_explain")
     assert "Unknown method" in api_error(QUESTION, CONTEXT, "nope", api_name="/qa_explain")
-    assert "does not apply" in api_error(QUESTION, CONTEXT, "feature_ablation", api_name="/qa_explain")
     assert "Unknown target" in api_error(QUESTION, CONTEXT, "attention", "", "middle", api_name="/qa_explain")
     message = api_error(QUESTION, CONTEXT, XSS, api_name="/qa_explain")
     assert "Unknown method" in message and "<img" not in message  # the echoed value is escaped
@@ -117,9 +116,9 @@ def test_bad_input_gets_clear_messages(client, api_error) -> None:
 def test_injection_payload_comes_back_as_data(client) -> None:
     question = XSS + " " + QUESTION
     out = client.predict(question, CONTEXT, "attention", "", "span", api_name="/qa_explain")
-    words = [w["text"] for w in out["explanation"]["words"] if w["part"] == "question"]
+    words = [w["text"] for w in out["words"] if w["part"] == "question"]
     assert "".join(words).startswith("".join(XSS.split()))
-    check_span(out["qa"], CONTEXT)
+    check_span(out["result"], CONTEXT)
 
 
 def test_context_highlight_and_summary_lines() -> None:

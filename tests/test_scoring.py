@@ -3,6 +3,9 @@ real tiny-model scorer that LIME and SHAP call."""
 
 from __future__ import annotations
 
+import dataclasses
+import math
+
 import numpy as np
 import pytest
 
@@ -127,18 +130,18 @@ def test_tiny_model_scorer_matches_batch_probabilities(loaded) -> None:
     assert scorer.batch_size == LIMITS.batch_size
 
 
-@pytest.mark.parametrize("method", ["lime", "shap"])
+@pytest.mark.parametrize("method", ["lime", "shap", "kernel_shap", "feature_ablation"])
 def test_perturbation_methods_call_the_model_in_batches(subject_factory, small, method: str) -> None:
     subject = subject_factory("I really loved this movie, the acting was great but the ending was bad")
-    before_calls = subject.scorer.stats.calls
-    expl = explain(subject, method, small)
-    stats = subject.scorer.stats
-    new_sizes = stats.batch_sizes[before_calls:]
-    assert stats.calls - before_calls == len(new_sizes) >= 1
-    # several texts per forward pass, never one forward per text
-    assert max(new_sizes) > 1
-    assert stats.calls - before_calls < sum(new_sizes)
-    assert all(s <= subject.scorer.batch_size for s in new_sizes)
-    assert sum(new_sizes) == expl.evaluations
+    score = subject.score
+    before = dataclasses.replace(score.stats)
+    expl = explain(subject, method, {**small, "kernel_shap_samples": 40}, units="word")
+    stats = score.stats
+    calls, rows = stats.calls - before.calls, stats.evaluated - before.evaluated
+    assert calls >= 1 and rows == expl.evaluations
+    # several masks per forward pass, never one forward per mask, batches bounded
+    assert calls < rows
+    assert calls == math.ceil(rows / score.batch_size) or calls <= rows // 2
+    assert rows <= score.batch_size * calls
     # the methods ask for duplicates (e.g. the unperturbed text) that are scored only once
     assert stats.evaluated <= stats.requested

@@ -27,20 +27,24 @@ def test_summarize_endpoint(client) -> None:
 def test_translate_and_explain_endpoints(client, target: str, model: str) -> None:
     out = client.predict(SOURCE, target, model, 8, api_name="/translate")
     assert out["target"] == target and out["model_key"] == model and 1 <= out["n_tokens"] <= 8
-    both = client.predict(SOURCE, target, "feature_ablation", model, 8, api_name="/translate_explain")
-    json.dumps(both)
-    attr = both["attribution"]
+    attr = client.predict(SOURCE, target, "feature_ablation", model, 8, "all", api_name="/translate_explain")
+    json.dumps(attr)
+    assert attr["result"]["target"] == target and attr["result"]["model_key"] == model
     n_src = len(text.words(SOURCE))
-    assert [w["text"] for w in attr["source_words"]] == [w.text for w in text.words(SOURCE)]
-    assert len(attr["matrix"]) == len(attr["output_words"]) and all(len(r) == n_src for r in attr["matrix"])
-    assert len(attr["alignment"]) == len(attr["output_words"])
-    assert attr["evaluations"] == n_src + 1  # feature ablation: the source, then each word left out
+    assert [w["text"] for w in attr["words"]] == [w.text for w in text.words(SOURCE)]
+    assert {w["part"] for w in attr["words"]} == {"source"}
+    output_words = [t for t in attr["targets"] if t["label"].startswith("word:")]
+    assert len(attr["matrix"]) == len(output_words) + 1 and all(len(r) == n_src for r in attr["matrix"])
+    assert len(attr["alignment"]) == len(output_words)
+    # feature ablation: each word left out, and the whole source (already run when the subject
+    # was built, to read the targets' values: the scorer's cache answers it)
+    assert n_src <= attr["evaluations"] <= n_src + 1
 
 
 def test_summarize_explain_endpoint(client) -> None:
     out = client.predict(SOURCE, "shap", "tiny-t5", 8, api_name="/summarize_explain")
-    assert out["summary"]["model_key"] == "tiny-t5"
-    assert out["attribution"]["method"] == "shap" and out["attribution"]["evaluations"] > 0
+    assert out["result"]["model_key"] == "tiny-t5"
+    assert out["method"] == "shap" and out["evaluations"] > 0 and out["task"] == "summarization"
 
 
 def test_bad_input_gets_clear_messages(api_error) -> None:
@@ -62,8 +66,8 @@ def test_absurd_lengths_are_clamped(client) -> None:
 
 def test_injection_payload_comes_back_as_data(client) -> None:
     out = client.predict(XSS + " " + SOURCE, "de", "feature_ablation", "tiny-marian", 4, api_name="/translate_explain")
-    assert out["translation"]["source_used"].startswith(XSS)
-    assert "".join(w["text"] for w in out["attribution"]["source_words"]).startswith("".join(XSS.split()))
+    assert out["result"]["source_used"].startswith(XSS)
+    assert "".join(w["text"] for w in out["words"]).startswith("".join(XSS.split()))
 
 
 @pytest.mark.browser

@@ -15,6 +15,8 @@ from playground.tasks import TASKS
 from playground.ui import common, strings
 from playground.ui.strings import EN, ZH
 
+XSS = "<img src=x onerror=alert(1)>"
+
 PACKAGE = Path(__file__).resolve().parent.parent / "playground"
 SOURCE = "\n".join(p.read_text(encoding="utf-8") for p in sorted(PACKAGE.rglob("*.py")))
 
@@ -122,12 +124,86 @@ def test_app_has_a_tab_per_task(loaded) -> None:
             assert f"tab-{task}" in ids
         for name in METHODS:
             assert {f"summary-{name}", f"highlight-{name}", f"bars-{name}"} <= ids
-        assert {"sentiment-input", "sentiment-classify", "sentiment-explain", "sentiment-summary"} <= ids
+        assert {"sentiment-input", "sentiment-classify", "sentiment-attribute", "sentiment-summary"} <= ids
         # no model problem banner when the model loads
         texts = [str(c["props"].get("value", "")) for c in config["components"]]
         assert not any("cannot run" in t for t in texts)
     finally:
         demo.close()
+
+
+PANEL_PREFIXES = {"sentiment": "sentiment", "generation": "gen", "summarization": "sum", "translation": "tr", "qa": "qa"}
+
+
+def test_every_tab_offers_every_registered_method_and_option(loaded) -> None:
+    from playground.explain import all_options
+    from playground.ui.app import build_demo
+
+    assert set(PANEL_PREFIXES) == set(TASKS)
+    demo, _ = build_demo(profile="tiny")
+    try:
+        every = demo.get_config_file()["components"]
+        components = {c["props"].get("elem_id"): c for c in every}
+        labels = [c["props"].get("label") for c in every]
+        for task, prefix in PANEL_PREFIXES.items():
+            method = components[f"{prefix}-method"]["props"]
+            assert [value for _, value in method["choices"]] == list(METHODS), task
+            for kind in ("target", "units", "attribute", "stop-explain"):
+                assert f"{prefix}-{kind}" in components, (task, kind)
+            units = components[f"{prefix}-units"]["props"]
+            assert [value for _, value in units["choices"]] == ["auto", "word", "sentence"]
+        # one control per option, in every tab (the budgets accordion)
+        for o in all_options():
+            assert sum(1 for label in labels if f'"{o.label}"' in str(label)) == len(TASKS), o.name
+    finally:
+        demo.close()
+
+
+def test_ui_never_names_a_method() -> None:
+    """Methods come from the registry: no tab or panel branches on a method's name."""
+    ui = "\n".join(p.read_text(encoding="utf-8") for p in sorted((PACKAGE / "ui").glob("*.py")))
+    for name in METHODS:
+        assert not re.search(rf"[\"']{name}[\"']", ui), name
+
+
+def test_endpoints_keep_their_signature_and_translate_errors() -> None:
+    import inspect
+
+    from playground import api
+    from playground.ui.app import endpoint
+
+    for name, fn in api.ENDPOINTS.items():
+        wrapped = endpoint(fn)
+        assert wrapped.__name__ == fn.__name__ and wrapped.__doc__ == fn.__doc__
+        params = list(inspect.signature(wrapped).parameters.values())
+        assert [p.name for p in params[:-1]] == list(inspect.signature(fn).parameters)
+        assert params[-1].annotation is gr.Request
+        assert not any(isinstance(p.annotation, str) for p in params), name  # resolved for the API page
+
+    class Request:  # what gradio passes: something with headers
+        headers = {"accept-language": "zh-CN,zh;q=0.9"}
+
+    request = gr.Request()
+    request.headers = Request.headers  # type: ignore[misc]
+    with pytest.raises(gr.Error) as err:
+        endpoint(api.sentiment)("   ", request)
+    assert err.value.message == ZH["input_empty"]
+
+
+def test_summary_line_and_target_names_are_escaped() -> None:
+    from playground.ui import panels
+
+    expl = {"method": "lime", "targets": [{"label": "word:0", "text": XSS, "value": None}], "evaluations": 3,
+            "seconds": 0.5, "convergence": {"fit_r2": 0.91234, "half_spearman": 0.5, "exact": True},
+            "units": "sentence", "removal": XSS, "truncated": True}
+    for lang in ("en", "zh-CN"):
+        line = panels.summary_line(expl, 0, lang)
+        assert "<img" not in line and "&lt;img" in line
+        assert "0.912" in line and strings.t("conv_fit_r2", lang) in line and strings.t("conv_exact", lang) in line
+        assert strings.t("explain_by_sentence", lang) in line
+    assert panels.target_name({"label": "output", "text": XSS}, "en") == EN["target_output"]
+    assert panels.target_name({"label": "positive", "text": "positive"}, "zh-CN") == ZH["label_positive"]
+    assert panels.target_name({"label": "x", "text": XSS}, "en").startswith("&lt;img")
 
 
 def test_missing_model_is_reported_on_the_tab_in_both_languages(monkeypatch) -> None:

@@ -12,20 +12,22 @@ import pytest
 from playground import views
 from playground.explain import explain
 from playground.explain.attention import rollout
-from playground.explain.base import Explanation
+from playground.explain.base import Explanation, Target, Unit
 from playground.text import Span, words
 
 XSS = "<img src=x onerror=alert(1)>"
 
 
-def make_expl(source: str, scores: list[float] | None = None) -> Explanation:
-    units = words(source)
+def make_expl(source: str, scores: list[float] | None = None, rows: int = 1) -> Explanation:
+    """An explanation of ``source``'s words; with ``rows`` > 1, row k is the scores times -(k)
+    for k >= 1 (so a later row flips the colours)."""
+    units = [Unit(w.text, w.start, w.end, "text") for w in words(source)]
     if scores is None:
         scores = list(np.linspace(-1, 1, len(units)))
-    return Explanation(
-        method="lime", task="sentiment", target="positive", target_index=1, tokens=units,
-        scores=scores, evaluations=10, seconds=0.1, model="m",
-    )
+    matrix = np.array([scores] + [[-k * v for v in scores] for k in range(1, rows)], dtype=float).reshape(rows, len(units))
+    targets = [Target("positive", "positive", 0.9)] + [Target(f"word:{k}", f"w{k}") for k in range(1, rows)]
+    return Explanation(task="sentiment", method="lime", model="m", units=units, targets=targets, matrix=matrix,
+                       evaluations=10, seconds=0.1)
 
 
 def test_probabilities_figure() -> None:
@@ -70,7 +72,7 @@ def test_attribution_figure_escapes_words() -> None:
 
 
 def test_attribution_figure_empty() -> None:
-    fig = views.attribution_figure({"tokens": [], "scores": []})
+    fig = views.attribution_figure({"words": [], "scores": [], "matrix": []})
     assert isinstance(fig, go.Figure)
     assert len(fig.data[0].x or []) == 0
 
@@ -132,11 +134,23 @@ def test_highlight_values_rebuild_the_source(source: str) -> None:
     assert views.highlight_values(expl.to_dict(), source) == pairs
 
 
-def test_highlight_values_with_real_explanation(subject_factory) -> None:
+def test_highlight_values_pick_a_target_row() -> None:
+    source = "I loved this movie but hated the end"
+    expl = make_expl(source, [0.1, 0.9, 0.0, 0.2, -0.05, -0.7, 0.0, 0.3], rows=2)
+    first, second = views.highlight_values(expl, source), views.highlight_values(expl, source, row=1)
+    assert dict(first)["loved"] == "+3" and dict(second)["loved"] == "-3"
+    assert views.highlight_values(expl, source, row=99) == second  # clamped to the rows there are
+    assert list(views.attribution_figure(expl, top=1, row=1).data[0].x) == [-0.9]
+    assert views.explanation_row(expl.to_dict(), None) == expl.to_dict()["scores"]
+
+
+def test_highlight_values_with_real_explanation(loaded) -> None:
+    from playground.tasks import sentiment
+
     source = "I loved this movie, but the ending was terrible."
-    subject = subject_factory(source)
+    subject = sentiment.subject(source)
     expl = explain(subject, "integrated_gradients", {"ig_steps": 8})
-    pairs = views.highlight_values(expl, subject.text)
+    pairs = views.highlight_values(expl, subject.texts["text"])
     assert "".join(p for p, _ in pairs) == source
     assert all(b is None or b in views.BUCKET_COLOURS for _, b in pairs)
     assert any(b is not None for _, b in pairs)

@@ -65,6 +65,9 @@ def select_targets(subject: Subject, target: object = None) -> list[int]:
     labels = [t.label for t in subject.targets]
     if isinstance(target, str) and target.strip() in labels:
         return [labels.index(target.strip())]
+    folded = [label.casefold() for label in labels]  # "POSITIVE" names the "positive" class
+    if isinstance(target, str) and target.strip().casefold() in folded:
+        return [folded.index(target.strip().casefold())]
     if isinstance(target, (int, np.integer)) and not isinstance(target, bool) and 0 <= int(target) < len(labels):
         return [int(target)]
     shown = ", ".join(labels[:8]) + (", ..." if len(labels) > 8 else "")
@@ -89,8 +92,8 @@ def estimate_seconds(subject: Subject, method: str, options: dict[str, object] |
     rows = m.evaluations(s, m.resolve(options), k)
     k_key = k if m.needs == "gradients" else 1
     per_row = _ROW_SECONDS.get((s.model, m.needs, k_key))
-    if per_row is None and s.score is not None and s.score.stats.evaluated:
-        per_row = s.score.stats.seconds / s.score.stats.evaluated
+    if per_row is None and s.score is not None and (s.score.row_seconds or s.score.stats.evaluated):
+        per_row = s.score.row_seconds or s.score.stats.seconds / s.score.stats.evaluated
         if m.needs == "gradients":
             per_row *= 1 + 2 * k
     return None if per_row is None else float(rows * per_row)
@@ -153,6 +156,8 @@ def explain(subject: Subject, method: str, options: dict[str, object] | None = N
         task=s.task, method=m.name, model=s.model, units=list(s.units), targets=[s.targets[i] for i in chosen],
         matrix=matrix, evaluations=int(evaluations), seconds=seconds, options=opts, unit_kind=s.unit_kind,
         truncated=s.truncated, convergence=convergence,
-        extras={"planned_evaluations": planned, "removal": s.score.removal if s.score is not None else "",
+        extras={"planned_evaluations": planned,
+                # How a word is taken out: said where words were taken out (not for gradients or attention).
+                **({"removal": s.score.removal} if m.needs == "scorer" and s.score is not None else {}),
                 **notes, **extras},
     )

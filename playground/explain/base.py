@@ -127,6 +127,7 @@ class MaskScorer:
         self.progress: Callable[[int], None] | None = None  # rows evaluated so far
         self.stop: threading.Event | None = None
         self.counts_rows = counts_rows  # False for a view over another scorer, which counts them
+        self.row_seconds: float | None = None  # one row's measured cost (see probe)
 
     def __call__(self, masks: np.ndarray | Sequence[Sequence[bool]]) -> np.ndarray:
         m = np.asarray(masks, dtype=bool).reshape(-1, self.n_units)
@@ -160,6 +161,15 @@ class MaskScorer:
         """The target values on the unperturbed input."""
         return self(np.ones((1, self.n_units), dtype=bool))[0]
 
+    def probe(self) -> np.ndarray:
+        """The target values on the unperturbed input, run once to measure what a row costs
+        (``row_seconds``, for time estimates) and then forgotten, so every method's
+        ``evaluations`` counts the rows it ran itself."""
+        started = time.perf_counter()
+        values = self.batch_fn(np.ones((1, self.n_units), dtype=bool))
+        self.row_seconds = time.perf_counter() - started
+        return np.asarray(values, dtype=np.float64).reshape(-1)
+
     def coarsen(self, groups: list[list[int]]) -> MaskScorer:
         """The same scorer over coarser units (sentences): unit g of the new scorer is the
         words ``groups[g]``. Shares the model rows already run."""
@@ -175,6 +185,7 @@ class MaskScorer:
         coarse = MaskScorer(batch, len(groups), self.n_targets, batch_size=self.batch_size, removal=self.removal,
                             counts_rows=False)
         coarse.stats = self.stats  # one account of the model rows, whatever the units
+        coarse.row_seconds = self.row_seconds
         return coarse
 
 

@@ -88,7 +88,7 @@ def subject(loaded: Any, *, task: str, ids: list[int], position_unit: list[int |
     attention = AttentionView(each_layer=each_layer, target_rows=target_rows, column_unit=list(position_unit), square=True,
                               sink=0)
     if units:
-        score.full()  # one row: what the methods start from, and the measured cost of a row (time estimates)
+        score.probe()  # the measured cost of a row, for time estimates
     return Subject(task=task, model=loaded.spec.display, units=units, targets=targets, score=score, gradient=gradient,
                    attention=attention, default_target=default_target, truncated=truncated, texts=dict(texts or {}),
                    notes=dict(notes or {}))

@@ -21,7 +21,9 @@ class KernelShap(Method):
 
     def evaluations(self, subject: Subject, opts: dict[str, Any], n_targets: int) -> int:
         n = len(subject.units)
-        return min(opts["kernel_shap_samples"], 2**n) + 1 if n < 31 else opts["kernel_shap_samples"] + 1
+        # The coalitions (all 2**n - 2 when the budget covers them), the background (every unit
+        # removed) and the input itself.
+        return (min(opts["kernel_shap_samples"], 2**n - 2) if n < 31 else opts["kernel_shap_samples"]) + 2
 
     def run(self, subject: Subject, targets: list[int], opts: dict[str, Any],
             stop: threading.Event | None) -> tuple[np.ndarray, int, dict[str, Any], dict[str, Any]]:

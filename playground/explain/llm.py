@@ -37,6 +37,7 @@ import torch
 from .. import text
 from ..text import Span
 from .base import AttentionView, GradientView, MaskScorer, Subject, Target, Unit
+from .units import merge_within_pieces
 
 # Rows per teacher-forced forward. Measured on SmolLM2-135M, 2 CPU cores, ~55-token rows
 # (bench/attribution.py): per-row time falls from batch 1 to 8 and is flat from 16.
@@ -74,7 +75,8 @@ def fallback_token_id(tokenizer: Any) -> int:
 def output_token_texts(tokenizer: Any, output_ids: list[int]) -> list[str]:
     """Each output token as the text it adds (spaces kept); "" for a byte token that only starts
     a character (the token that completes it carries the character), so they join into the
-    decoded output and never show "\ufffd"."""
+    decoded output and never show "\ufffd" (except for bytes that no token completes: the last
+    token carries what the tokenizer decodes them to)."""
     out: list[str] = []
     done = ""
     for i in range(len(output_ids)):
@@ -86,6 +88,12 @@ def output_token_texts(tokenizer: Any, output_ids: list[int]) -> list[str]:
             continue
         out.append(now[len(done) :])
         done = now
+    if out:
+        # Bytes that no later token completed (a model can end on, or write, an invalid
+        # sequence): the last token carries what they decode to, so the output is all there.
+        final = tokenizer.decode(output_ids, skip_special_tokens=False, clean_up_tokenization_spaces=False)
+        if final != done and final.startswith(done):
+            out[-1] += final[len(done) :]
     return out
 
 
@@ -97,7 +105,7 @@ def token_words(token_texts: list[str]) -> tuple[list[Span], list[int | None]]:
     joined = "".join(token_texts)
     cuts = np.cumsum([0] + [len(t) for t in token_texts]).tolist()
     offsets = [(cuts[i], cuts[i + 1]) for i in range(len(token_texts))]
-    units = _merge_words_within_tokens(text.words(joined), offsets, joined)
+    units = merge_within_pieces(text.words(joined), offsets, joined)
     word_of = text.piece_to_word(offsets, units)
     nxt: int | None = None
     for i in range(len(word_of) - 1, -1, -1):
@@ -112,27 +120,6 @@ def token_words(token_texts: list[str]) -> tuple[list[Span], list[int | None]]:
         else:
             prev = w
     return units, word_of
-
-
-def _merge_words_within_tokens(units: list[Span], offsets: list[tuple[int, int]], joined: str) -> list[Span]:
-    """Words that one token spans become one word (a multi-character token across a jieba word
-    boundary, "\ufffd" bytes completed by a later token): a token's log-probability cannot be
-    split, so every word must own at least one token."""
-    if not units:
-        return units
-    group = list(range(len(units)))  # group[w]: the first word of w's merged word
-    for a, b in offsets:
-        hit = [w for w, u in enumerate(units) if u.start < b and u.end > a]
-        for w in hit[1:]:
-            group[w] = group[hit[0]]
-    merged: list[Span] = []
-    for w, u in enumerate(units):
-        if group[w] != w and merged:
-            first = merged[-1]
-            merged[-1] = Span(joined[first.start : u.end], first.start, u.end)
-        else:
-            merged.append(u)
-    return merged
 
 
 class _Template:
@@ -396,7 +383,7 @@ def subject(loaded: Any, inp: LLMInput, task: str, *, eager: Callable[[], contex
     attention = AttentionView(each_layer=each_layer, target_rows=target_rows, column_unit=column_unit, square=square,
                               sink=sink, kind=kind)
 
-    full = score.full() if len(template.units) else None
+    full = score.probe() if len(template.units) else None
     whole = float(full[0]) if full is not None else None
     targets = [Target("output", "".join(out_texts).strip(), whole)] + [
         Target(f"word:{j}", w.text, None if full is None else float(full[1 + j])) for j, w in enumerate(out_words)

@@ -8,12 +8,37 @@ from __future__ import annotations
 import dataclasses
 import re
 
+from ..text import Span
 from .base import AttentionView, GradientView, Subject, Unit
 
 UNIT_CHOICES = ("auto", "word", "sentence")
 # "auto" explains by sentence above this many words (and at least 3 sentences).
 AUTO_SENTENCE_WORDS = 120
 _END = re.compile(r"[.!?。！？；;…]+[\"'”’）)]*$")
+
+
+def merge_within_pieces(words: list[Span], offsets: list[tuple[int, int]], source: str) -> list[Span]:
+    """Words that one model piece spans become one word (a multi-character token across a
+    jieba word boundary, "\ufffd" bytes completed by a later token, "[MASK]" typed as text and
+    read as the special token): a piece's score cannot be split, so every word must own at
+    least one piece. ``offsets`` index ``source``, as the words do."""
+    if not words:
+        return words
+    group = list(range(len(words)))  # group[w]: the first word of w's merged word
+    for a, b in offsets:
+        if b <= a:
+            continue
+        hit = [w for w, u in enumerate(words) if u.start < b and u.end > a]
+        for w in hit[1:]:
+            group[w] = group[hit[0]]
+    merged: list[Span] = []
+    for w, u in enumerate(words):
+        if group[w] != w and merged:
+            first = merged[-1]
+            merged[-1] = Span(source[first.start : u.end], first.start, u.end)
+        else:
+            merged.append(u)
+    return merged
 
 
 def sentence_groups(units: list[Unit]) -> list[list[int]]:
@@ -73,5 +98,5 @@ def coarsen(subject: Subject, groups: list[list[int]]) -> Subject:
                                unit_kind="sentence", notes=dict(subject.notes))
 
 
-__all__ = ["AUTO_SENTENCE_WORDS", "UNIT_CHOICES", "coarsen", "sentence_groups", "with_units"]
+__all__ = ["AUTO_SENTENCE_WORDS", "UNIT_CHOICES", "coarsen", "merge_within_pieces", "sentence_groups", "with_units"]
 _ = GradientView  # re-exported type for readers of coarsen()

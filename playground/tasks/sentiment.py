@@ -14,6 +14,7 @@ from .. import models, text
 from ..config import LIMITS
 from ..explain import encoder
 from ..explain.base import Subject, Target, Unit
+from ..explain.units import merge_within_pieces
 from ..scoring import BatchedScorer
 from .base import Task
 
@@ -105,7 +106,7 @@ def subject(value: str, profile: str | None = None) -> Subject:
     probs = batch_probabilities(loaded, [value], fast=False)[0]
     enc = loaded.tokenizer(value, truncation=True, max_length=LIMITS.max_tokens, return_offsets_mapping=True)
     offsets = [tuple(map(int, o)) for o in enc["offset_mapping"]]
-    words = text.words(value)
+    words = merge_within_pieces(text.words(value), offsets, value)  # "[MASK]" typed: one piece, one word
     piece_word = text.piece_to_word(offsets, words)
     # Words past the truncation never reach the model: they are not explained.
     seen = sorted({w for w in piece_word if w is not None})

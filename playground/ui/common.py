@@ -6,6 +6,7 @@ import functools
 import html
 import inspect
 import logging
+import threading
 from collections.abc import Callable
 from typing import Any
 
@@ -19,6 +20,19 @@ log = logging.getLogger("playground.ui")
 # Every event that runs a model shares this concurrency group with limit 1, so one GPU (or the
 # CPU) runs one job at a time, whichever tab it comes from; the queue's max_size bounds the wait.
 MODEL_QUEUE = "model"
+
+# Stop requests, per browser session: a Stop button sets the event that the running job polls
+# (a generation's stopping criterion, an explanation's scorer between two batches). gr.State
+# cannot hold a threading.Event.
+_stops: dict[str, threading.Event] = {}
+_stops_lock = threading.Lock()
+
+
+def stop_event(request: gr.Request | None) -> threading.Event:
+    """The session's Stop event (created on first use)."""
+    key = getattr(request, "session_hash", None) or "anonymous"
+    with _stops_lock:
+        return _stops.setdefault(key, threading.Event())
 
 
 def i18n(**fill: object) -> gr.I18n:

@@ -1,19 +1,19 @@
 """The Generation tab: streaming output with a Stop button, the next-token view, attention over
 prompt and output, attribution of each generated token to the prompt's words, and the logit lens.
-It wires playground.tasks.generation and playground.explain.generation_attribution to components."""
+It wires playground.tasks.generation and the shared explanation panel to components."""
 
 from __future__ import annotations
 
-import threading
 import time
+from typing import Any
 
 import gradio as gr
 
 from .. import config, models, views
 from ..config import LIMITS
-from ..explain import generation_attribution as attribution
 from ..tasks import generation as task
-from .common import MODEL_QUEUE, attention_choices, conversion_progress, guarded, redraw_attention, request_language
+from . import panels
+from .common import MODEL_QUEUE, attention_choices, conversion_progress, guarded, redraw_attention, request_language, stop_event
 from .strings import t
 
 EXAMPLES = [
@@ -24,18 +24,6 @@ EXAMPLES = [
 ]
 
 UPDATE_EVERY = 0.25  # seconds between streamed text refreshes
-
-# Stop requests, per browser session: the Stop button sets the event that the running
-# generation's stopping criterion polls (gr.State cannot hold a threading.Event).
-_stops: dict[str, threading.Event] = {}
-_stops_lock = threading.Lock()
-
-
-def _stop_event(request: gr.Request | None) -> threading.Event:
-    key = getattr(request, "session_hash", None) or "anonymous"
-    with _stops_lock:
-        return _stops.setdefault(key, threading.Event())
-
 
 def _control(i18n: gr.I18n, name: str) -> gr.components.Component:
     """A sampling control built from the task's bounds (the server clamps to the same ones)."""
@@ -79,16 +67,9 @@ def build(i18n: gr.I18n, profile: str) -> None:
 
     gr.Markdown(i18n("attr_heading"))
     gr.Markdown(i18n("attr_help"))
-    with gr.Row():
-        method = gr.Dropdown([(i18n(f"method_{m}"), m) for m in attribution.METHODS], value="feature_ablation",
-                             label=i18n("attr_method"))
-        out_token = gr.Dropdown([(i18n("attr_whole_output"), -1)], value=-1, label=i18n("attr_output_token"))
-        attr_btn = gr.Button(i18n("btn_attribute"), elem_id="gen-attribute")
-    attr_state = gr.State(None)
-    attr_line = gr.Markdown(elem_id="gen-attr-line")
-    attr_highlight = gr.HighlightedText(color_map=views.BUCKET_COLOURS, show_legend=False, show_inline_category=False,
-                                        elem_id="gen-attr-highlight", label=i18n("highlight_label"))
-    attr_matrix = gr.Plot(label=i18n("attr_matrix"), elem_id="gen-attr-matrix")
+    controls = panels.controls(i18n, "gen", "target_output", method=panels.default_method(task.NAME),
+                               target=panels.ALL)
+    view = panels.result_view(i18n, lambda kind: f"gen-attr-{kind}", {"prompt": "highlight_label"})
 
     gr.Markdown(i18n("gen_attention_heading"))
     with gr.Row():
@@ -116,7 +97,7 @@ def build(i18n: gr.I18n, profile: str) -> None:
     def run(prompt_v: str, model_v: str, mode_v: str, max_new_v, temp_v, top_k_v, top_p_v, rep_v, seed_v,
             request: gr.Request, progress: gr.Progress = gr.Progress()):
         lang = request_language((request,), {})
-        stop = _stop_event(request)
+        stop = stop_event(request)
         stop.clear()
         spec = task.spec_for(model_v, profile)
 
@@ -132,7 +113,7 @@ def build(i18n: gr.I18n, profile: str) -> None:
             now = time.monotonic()
             if now - last >= UPDATE_EVERY and not update.done:
                 last = now
-                yield update.text, gr.skip(), gr.skip(), gr.skip(), gr.skip(), gr.skip(), gr.skip(), gr.skip()
+                yield (update.text, *[gr.skip()] * (len(gen_outputs) - 1))
         if final is None:
             return
         n = len(final.tokens)
@@ -143,8 +124,8 @@ def build(i18n: gr.I18n, profile: str) -> None:
             final.text, line, final,
             gr.update(minimum=1, maximum=max(n, 1), value=1),
             *show_step(final, 1, request),
-            gr.update(choices=[(t("attr_whole_output", lang), -1)] + [(f"{i + 1}: {tok!r}", i) for i, tok in enumerate(final.tokens)], value=-1),
             gr.update(minimum=1, maximum=max(total_len, 1), value=max(total_len - n, 1)),
+            *view.empty(),
         )
 
     def show_step(result, step_v, request: gr.Request | None = None):
@@ -159,26 +140,11 @@ def build(i18n: gr.I18n, profile: str) -> None:
                                       (t("next_raw", lang), t("next_processed", lang)))
         return line, fig
 
-    @guarded
-    def attribute_h(result, model_v, method_v, out_v, request: gr.Request, progress: gr.Progress = gr.Progress()):
-        lang = request_language((request,), {})
+    def subject_of(data: dict, lang: str) -> Any:
+        result = data[result_state]
         if result is None:
             raise gr.Error(t("gen_nothing_yet", lang))
-        loaded = models.load(task.spec_for(model_v, profile))
-        attr = attribution.attribute(loaded, result.prompt_text, result.user_span, result.output_ids, method_v,
-                                     progress=lambda f, msg="": progress(f, desc=str(msg)))
-        return (attr, *render_attr(attr, result, out_v, request))
-
-    def render_attr(attr, result, out_v, request: gr.Request | None = None):
-        lang = request_language((request,), {})
-        if attr is None or result is None:
-            return "", None, None
-        row = None if out_v in (None, -1, "-1") else int(out_v)
-        scores = attr.for_output(row)
-        expl = {"tokens": [w.to_dict() for w in attr.words], "scores": [float(x) for x in scores]}
-        line = t("attr_line", lang, method=t(f"method_{attr.method}", lang), evaluations=attr.evaluations, seconds=attr.seconds)
-        return (line, views.highlight_values(expl, result.prompt),
-                views.matrix_figure(attr.output_tokens, [w.text for w in attr.words], attr.matrix))
+        return task.subject(result, models.load(task.spec_for(data[model], profile)))
 
     @guarded
     def attention_h(result, model_v, request: gr.Request):
@@ -201,18 +167,16 @@ def build(i18n: gr.I18n, profile: str) -> None:
         )
 
     def stop_h(request: gr.Request):
-        _stop_event(request).set()
+        stop_event(request).set()
 
     common = dict(concurrency_id=MODEL_QUEUE, concurrency_limit=1, api_visibility="private")
     gen_inputs = [prompt, model, mode, max_new, temperature, top_k, top_p, rep, seed]
-    gen_outputs = [output, summary, result_state, step, step_line, step_plot, out_token, lens_pos]
+    gen_outputs = [output, summary, result_state, step, step_line, step_plot, lens_pos, *view.outputs]
     gen_event = go_btn.click(run, gen_inputs, gen_outputs, **common)
     prompt.submit(run, gen_inputs, gen_outputs, **common)
     stop_btn.click(stop_h, None, None, queue=False, api_visibility="private")
     step.change(show_step, [result_state, step], [step_line, step_plot], queue=False, api_visibility="private")
-    attr_btn.click(attribute_h, [result_state, model, method, out_token], [attr_state, attr_line, attr_highlight, attr_matrix], **common)
-    out_token.change(render_attr, [attr_state, result_state, out_token], [attr_line, attr_highlight, attr_matrix],
-                     queue=False, api_visibility="private")
+    panels.wire(controls, {"": view}, subject_of, [result_state, model])
     att_btn.click(attention_h, [result_state, model], [att_state, att_layer, att_head, att_plot], **common)
     for control in (att_mode, att_layer, att_head):
         control.change(redraw_attention, [att_state, att_mode, att_layer, att_head], att_plot, queue=False, api_visibility="private")
@@ -220,31 +184,3 @@ def build(i18n: gr.I18n, profile: str) -> None:
     model.change(lambda k: gr.update(value="chat" if task.spec_for(k, profile).chat else "plain"), model, mode,
                  queue=False, api_visibility="private")
     del gen_event
-
-
-def register_api() -> None:
-    """/generate and /generate_explain."""
-    d = task.options()
-
-    @guarded
-    def generate(prompt: str, model: str = "", mode: str = "", max_new_tokens: int = d.max_new_tokens,
-                 temperature: float = d.temperature, top_k: int = d.top_k, top_p: float = d.top_p,
-                 repetition_penalty: float = d.repetition_penalty, seed: int = d.seed,
-                 request: gr.Request = None) -> dict:  # type: ignore[assignment]
-        """Generate a continuation (chat or plain) with the given sampling settings."""
-        return task.generate(prompt, model_key=model or None, mode=mode or None, max_new_tokens=max_new_tokens,
-                             temperature=temperature, top_k=top_k, top_p=top_p, repetition_penalty=repetition_penalty,
-                             seed=seed).to_dict()
-
-    @guarded
-    def generate_explain(prompt: str, method: str = "feature_ablation", model: str = "", mode: str = "",
-                         max_new_tokens: int = 16, temperature: float = 0.0, seed: int = d.seed,
-                         request: gr.Request = None) -> dict:  # type: ignore[assignment]
-        """Generate, then attribute every generated token to the prompt's words."""
-        result = task.generate(prompt, model_key=model or None, mode=mode or None, max_new_tokens=max_new_tokens,
-                               temperature=temperature, seed=seed)
-        attr = attribution.attribute(task.model_for(result.model_key), result.prompt_text, result.user_span, result.output_ids, method)
-        return {"generation": result.to_dict(), "attribution": attr.to_dict()}
-
-    gr.api(generate, api_name="generate", concurrency_id=MODEL_QUEUE, concurrency_limit=1)
-    gr.api(generate_explain, api_name="generate_explain", concurrency_id=MODEL_QUEUE, concurrency_limit=1)

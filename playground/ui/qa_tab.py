@@ -13,6 +13,7 @@ import gradio as gr
 
 from .. import config, views
 from ..tasks import qa
+from . import panels
 from .common import MODEL_QUEUE, attention_choices, conversion_progress, guarded, request_language
 from .strings import t
 
@@ -35,12 +36,6 @@ EXAMPLES: list[tuple[str, str]] = [
 ANSWER_COLOURS = {"answer": "#67a9cf", "best": "#fddbc7"}  # the answer; a no-answer result's best span
 _WORDS = re.compile(r"\S+\s*|\s+")  # a word with the spaces after it
 PART_KEYS = {"question": "qa_part_question", "context": "qa_part_context", "output": "qa_part_output"}
-
-
-def _default_method(kind: str) -> str:
-    # Integrated Gradients is exact and cheap on an encoder; a decoder runs it once per answer
-    # token, so feature ablation (one pass per word) is the quicker first choice there.
-    return "integrated_gradients" if kind == "extractive" else "feature_ablation"
 
 
 def _score_text(score: float) -> str:
@@ -158,31 +153,24 @@ def build(i18n: gr.I18n, profile: str) -> None:
 
     gr.Markdown(i18n("qa_attr_heading"))
     gr.Markdown(i18n("qa_attr_help"))
-    methods = qa.EXTRACTIVE_METHODS if first_kind == "extractive" else qa.GENERATIVE_METHODS
-    with gr.Row():
-        method = gr.Dropdown([(i18n(f"method_{m}"), m) for m in methods], value=_default_method(first_kind),
-                             label=i18n("attr_method"), elem_id="qa-method", scale=2)
-        target = gr.Radio([(i18n(f"qa_target_{x}"), x) for x in qa.TARGETS], value="span", label=i18n("qa_target"),
-                          visible=first_kind == "extractive", elem_id="qa-target", scale=3)
-        attr_btn = gr.Button(i18n("btn_attribute"), elem_id="qa-attribute", scale=1)
-    attr_line = gr.Markdown(elem_id="qa-attr-line")
-    attr_question = gr.HighlightedText(color_map=views.BUCKET_COLOURS, show_legend=False, show_inline_category=False,
-                                       label=i18n("qa_attr_question"), elem_id="qa-attr-question")
-    attr_context = gr.HighlightedText(color_map=views.BUCKET_COLOURS, show_legend=False, show_inline_category=False,
-                                      label=i18n("qa_attr_context"), elem_id="qa-attr-context")
-    attr_matrix = gr.Plot(label=i18n("qa_attr_matrix"), elem_id="qa-attr-matrix", visible=first_kind == "generative")
+    controls = panels.controls(i18n, "qa", "qa_target_default", method=panels.default_method(qa.NAME))
+
+    def outside_note(expl: dict, lang: str) -> str:
+        n = expl.get("words_outside_window") or 0
+        return t("qa_outside_window", lang, n=n) if n else ""
+
+    view = panels.result_view(i18n, lambda kind: f"qa-attr-{kind}",
+                              {"question": "qa_attr_question", "context": "qa_attr_context"}, note=outside_note)
 
     # ---- handlers ------------------------------------------------------------------------
 
     @guarded
-    def answer_h(question_v: str, context_v: str, model_v: str, top_k_v: Any, method_v: str, request: gr.Request,
+    def answer_h(question_v: str, context_v: str, model_v: str, top_k_v: Any, request: gr.Request,
                  progress: gr.Progress = gr.Progress()):
         lang = request_language((request,), {})
         spec = qa.spec_for(model_v or None, profile)
         result = qa.answer(question_v, context_v, spec.key, profile, top_k=top_k_v, progress=conversion_progress(spec, lang, progress))
         extractive = result.kind == "extractive"
-        names = qa.methods_for(result)
-        chosen = method_v if method_v in names else _default_method(result.kind)
         answer_text = result.answer if not result.no_answer else t("qa_no_answer_bar", lang)
         return (
             answer_text,
@@ -194,9 +182,9 @@ def build(i18n: gr.I18n, profile: str) -> None:
             gr.update(visible=extractive),
             gr.update(visible=not extractive),
             result,
-            gr.update(choices=[(t(f"method_{m}", lang), m) for m in names], value=chosen),
-            gr.update(visible=extractive),
-            "", None, None, gr.update(value=None, visible=not extractive),
+            gr.update(choices=[(t("qa_target_default", lang), panels.DEFAULT), (t("target_all", lang), panels.ALL)],
+                      value=panels.DEFAULT),
+            *view.empty(),
         )
 
     @guarded
@@ -223,25 +211,11 @@ def build(i18n: gr.I18n, profile: str) -> None:
         return views.qa_attention_figure(att.attentions, att.tokens, li, hi, att.parts, att.boundary, att.answer_tokens,
                                          state["names"])
 
-    @guarded
-    def attribute_h(result: qa.QAResult | None, method_v: str, target_v: str, request: gr.Request,
-                    progress: gr.Progress = gr.Progress()):
-        lang = request_language((request,), {})
+    def subject_of(data: dict, lang: str) -> Any:
+        result = data[result_state]
         if result is None:
             raise gr.Error(t("qa_nothing_yet", lang))
-        label = t(f"method_{method_v}", lang)
-        expl = qa.explain(result, method_v, target=target_v or "span",
-                          progress=lambda f, msg="": progress(f, desc=label))
-        what = t(f"qa_target_{expl['target']}", lang)
-        line = t("qa_attr_line", lang, method=label, target=what, evaluations=expl["evaluations"], seconds=expl["seconds"])
-        if expl.get("words_outside_window"):
-            line += "\n\n" + t("qa_outside_window", lang, n=expl["words_outside_window"])
-        parts = views.highlight_parts(expl["words"], expl["scores"], {"question": result.question, "context": result.context})
-        matrix = None
-        if expl["kind"] == "generative":
-            rows = [tok.replace("\n", "↵") for tok in expl["output_tokens"]]
-            matrix = views.matrix_figure(rows, [w["text"] for w in expl["words"]], expl["matrix"])
-        return line, parts["question"], parts["context"], gr.update(value=matrix, visible=matrix is not None)
+        return qa.subject(result)
 
     def fill_example(index: Any):
         if index in (None, ""):
@@ -250,9 +224,9 @@ def build(i18n: gr.I18n, profile: str) -> None:
         return q, c
 
     common = dict(concurrency_id=MODEL_QUEUE, concurrency_limit=1, api_visibility="private")
-    inputs = [question, context, model, top_k, method]
+    inputs = [question, context, model, top_k]
     outputs = [answer_box, score_box, summary, context_hl, start_end, candidates, start_end_help, gen_note, result_state,
-               method, target, attr_line, attr_question, attr_context, attr_matrix]
+               controls.target, *view.outputs]
     attention_io = ([result_state, att_mode], [att_state, att_layer, att_head, att_note, att_plot])
     # The attention view costs one forward: it comes with every answer.
     go_btn.click(answer_h, inputs, outputs, **common).success(attention_h, *attention_io, **common)
@@ -260,32 +234,5 @@ def build(i18n: gr.I18n, profile: str) -> None:
     for control in (att_mode, att_layer, att_head):
         control.change(_attention_figure, [att_state, att_mode, att_layer, att_head], att_plot, queue=False,
                        api_visibility="private")
-    attr_btn.click(attribute_h, [result_state, method, target], [attr_line, attr_question, attr_context, attr_matrix],
-                   **common)
+    panels.wire(controls, {"": view}, subject_of, [result_state])
     preset.change(fill_example, preset, [question, context], queue=False, api_visibility="private")
-
-
-def register_api() -> None:
-    """/qa and /qa_explain."""
-
-    @guarded
-    def answer(question: str, context: str, model: str = "", top_k: int = int(qa.TOP_K.default),
-               request: gr.Request = None) -> dict:  # type: ignore[assignment]
-        """Answer a question from a context: the answer, its score, its character span in the
-        context (extractive models: the top-k candidate spans and the start/end probabilities)."""
-        return qa.answer(question, context, model or None, top_k=top_k).to_dict()
-
-    @guarded
-    def answer_explain(question: str, context: str, method: str = "", model: str = "",
-                       target: str = "span", request: gr.Request = None) -> dict:  # type: ignore[assignment]
-        """Answer, then score every question and context word for the answer (``part`` says which).
-        An empty method takes the model's first (Integrated Gradients for extractive models,
-        feature ablation for generative ones: IG there runs once per answer token); ``target`` (span, start, end) is for
-        extractive models."""
-        result = qa.answer(question, context, model or None)
-        if method is None or (isinstance(method, str) and not method.strip()):
-            method = qa.methods_for(result)[0]
-        return {"qa": result.to_dict(), "explanation": qa.explain(result, method, target=target or "span")}
-
-    gr.api(answer, api_name="qa", concurrency_id=MODEL_QUEUE, concurrency_limit=1)
-    gr.api(answer_explain, api_name="qa_explain", concurrency_id=MODEL_QUEUE, concurrency_limit=1)

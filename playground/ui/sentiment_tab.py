@@ -3,17 +3,16 @@ It only wires the task and the method registry to components; the work is in pla
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 import gradio as gr
 
-from .. import api, config, models, views
+from .. import config, models, views
 from ..config import LIMITS
 from ..errors import PlaygroundError
-from ..explain import METHODS, explain
-from ..explain.base import Option
+from ..explain import METHODS
 from ..tasks import sentiment as task
+from . import panels
 from .common import MODEL_QUEUE, attention_choices, guarded, log, redraw_attention, request_language
 from .strings import EN, t
 
@@ -23,15 +22,6 @@ EXAMPLES = [
     "The food was not bad at all, but the service was painfully slow.",
     "I didn't expect much, yet this little phone turned out to be fantastic.",
 ]
-
-
-def _options() -> list[Option]:
-    """Every budget the registered methods take, once each (they build the sliders)."""
-    seen: dict[str, Option] = {}
-    for m in METHODS.values():
-        for o in m.options:
-            seen.setdefault(o.name, o)
-    return list(seen.values())
 
 
 def label_text(label: str, lang: str) -> str:
@@ -93,39 +83,16 @@ def build(i18n: gr.I18n, profile: str) -> None:
 
     gr.Markdown(i18n("explain_heading"))
     gr.Markdown(i18n("explain_help"))
-    with gr.Row():
-        methods = gr.CheckboxGroup(
-            [(i18n(f"method_{m}"), m) for m in METHODS],
-            value=list(METHODS),
-            label=i18n("methods_label"),
-            scale=3,
-        )
-        target = gr.Dropdown([(i18n("target_predicted"), "predicted")], value="predicted", label=i18n("target_label"), scale=1)
-    sliders: dict[str, gr.Slider] = {}
-    with gr.Accordion(i18n("budgets_accordion"), open=False):
-        with gr.Row():
-            for o in _options():
-                sliders[o.name] = gr.Slider(o.minimum, o.maximum, value=o.default, step=1, label=i18n(o.label))
-    explain_btn = gr.Button(i18n("btn_explain"), variant="primary", elem_id="sentiment-explain")
-
-    panels: dict[str, tuple[gr.Markdown, gr.HighlightedText, gr.Plot]] = {}
+    controls = panels.controls(i18n, "sentiment", "target_predicted", multi=True)
+    result_views: dict[str, panels.ResultView] = {}
     names = list(METHODS)
     for row_start in range(0, len(names), 2):
         with gr.Row(equal_height=False):
             for name in names[row_start : row_start + 2]:
                 with gr.Column(elem_id=f"panel-{name}"):
-                    gr.Markdown(i18n(f"method_{name}"), elem_classes=["pg-method-title"])
-                    panels[name] = (
-                        gr.Markdown(elem_id=f"summary-{name}"),
-                        gr.HighlightedText(
-                            label=i18n("highlight_label"),
-                            elem_id=f"highlight-{name}",
-                            color_map=views.BUCKET_COLOURS,
-                            show_legend=False,
-                            show_inline_category=False,
-                        ),
-                        gr.Plot(label=i18n("bars_label"), elem_id=f"bars-{name}"),
-                    )
+                    result_views[name] = panels.result_view(
+                        i18n, lambda kind, name=name: f"{'summary' if kind == 'line' else kind}-{name}",
+                        {"text": "highlight_label"}, title=f"method_{name}")
 
     # ---- handlers: call playground.*, turn results into component values -------------------
 
@@ -148,79 +115,20 @@ def build(i18n: gr.I18n, profile: str) -> None:
             state,
             *attention_choices(att, lang),
             views.attention_figure(att, out["pieces"], last, None),
-            gr.update(choices=[(t("target_predicted", lang), "predicted")] + [(label_text(lab, lang), lab) for lab in out["scores"]]),
+            gr.update(choices=[(t("target_predicted", lang), panels.DEFAULT)]
+                      + [(label_text(lab, lang), lab) for lab in out["scores"]] + [(t("target_all", lang), panels.ALL)]),
         )
 
-    slider_list = list(sliders.values())
+    def subject_of(data: dict, lang: str) -> Any:
+        return task.subject(data[text], profile)
 
-    @guarded
-    def run_explanations(data: dict, request: gr.Request, progress: gr.Progress = gr.Progress()) -> dict:
-        lang = request_language((request,), {})
-        chosen = [m for m in METHODS if m in (data[methods] or [])]
-        opts = {name: data[s] for name, s in sliders.items()}
-        subject = task.subject(data[text], target=data[target], profile=profile)
-        planned = {m: max(1, METHODS[m].evaluations(subject, METHODS[m].resolve(opts))) for m in chosen}
-        total = sum(planned.values()) or 1
-        started = time.perf_counter()
-        finished = 0
-
-        def report(fraction: float, name: str) -> None:
-            overall = (finished + fraction * planned[name]) / total
-            elapsed = time.perf_counter() - started
-            left = elapsed * (1 - overall) / overall if overall > 0 else 0.0
-            progress(overall, desc=t("progress_running", lang, method=name, done=overall, left=left))
-
-        results: dict[Any, Any] = {}
-        for name in METHODS:
-            md, hl, plot = panels[name]
-            if name not in chosen:
-                results.update({md: t("not_run", lang), hl: None, plot: None})
-                continue
-            progress(finished / total, desc=t("progress_start", lang, method=name))
-            expl = explain(subject, name, opts, report)
-            finished += planned[name]
-            results[md] = t("explanation_line", lang, target=label_text(expl.target, lang), evaluations=expl.evaluations, seconds=expl.seconds)
-            results[hl] = views.highlight_values(expl, subject.text)
-            results[plot] = views.attribution_figure(expl)
-        return results
-
-    classify_outputs = [summary, probs, att_state, layer, head, att_plot, target]
-    panel_outputs = [c for trio in panels.values() for c in trio]
-    explain_inputs = {text, methods, target, *slider_list}
+    explain_after = panels.wire(controls, result_views, subject_of, [text])
+    classify_outputs = [summary, probs, att_state, layer, head, att_plot, controls.target]
     common = dict(concurrency_id=MODEL_QUEUE, concurrency_limit=1, api_visibility="private")
 
     classify_btn.click(classify, text, classify_outputs, **common)
     text.submit(classify, text, classify_outputs, **common)
     for control in (mode, layer, head):
         control.change(redraw_attention, [att_state, mode, layer, head], att_plot, api_visibility="private", queue=False)
-    explain_btn.click(run_explanations, explain_inputs, panel_outputs, **common)
-    explain_all_btn.click(lambda: list(METHODS), None, methods, api_visibility="private", queue=False).then(
-        classify, text, classify_outputs, **common
-    ).success(run_explanations, explain_inputs, panel_outputs, **common)
-
-
-def register_api() -> None:
-    """The JSON endpoints /sentiment and /sentiment_explain."""
-    defaults = {o.name: o.default for o in _options()}
-
-    @guarded
-    def sentiment(text: str, request: gr.Request) -> dict:
-        """Label and class probabilities for a text."""
-        return api.sentiment(text)
-
-    @guarded
-    def sentiment_explain(
-        text: str,
-        method: str = "integrated_gradients",
-        target: str = "predicted",
-        ig_steps: int = defaults["ig_steps"],
-        lime_samples: int = defaults["lime_samples"],
-        shap_evals: int = defaults["shap_evals"],
-        seed: int = defaults["seed"],
-        request: gr.Request = None,  # type: ignore[assignment]
-    ) -> dict:
-        """One explanation: method is attention, integrated_gradients, lime or shap."""
-        return api.sentiment_explain(text, method, target, ig_steps, lime_samples, shap_evals, seed)
-
-    gr.api(sentiment, api_name="sentiment", concurrency_id=MODEL_QUEUE, concurrency_limit=1)
-    gr.api(sentiment_explain, api_name="sentiment_explain", concurrency_id=MODEL_QUEUE, concurrency_limit=1)
+    explain_after(explain_all_btn.click(lambda: list(METHODS), None, controls.method, api_visibility="private",
+                                        queue=False).then(classify, text, classify_outputs, **common))

@@ -12,8 +12,8 @@ import gradio as gr
 
 from .. import config, models, views
 from ..config import LIMITS
-from ..explain import generation_attribution
 from ..tasks import seq2seq, summarization, translation
+from . import panels
 from .common import MODEL_QUEUE, conversion_progress, guarded, request_language
 from .strings import t
 
@@ -103,26 +103,14 @@ def _build(task: str, i18n: gr.I18n, profile: str) -> None:
 
     gr.Markdown(i18n("s2s_attr_heading"))
     gr.Markdown(i18n("s2s_attr_help"))
-    with gr.Row():
-        method = gr.Dropdown([(i18n(f"method_{m}"), m) for m in generation_attribution.METHODS], value="feature_ablation",
-                             label=i18n("attr_method"), elem_id=f"{p}-method")
-        out_word = gr.Dropdown([(i18n("attr_whole_output"), -1)], value=-1, label=i18n("s2s_output_word"),
-                               elem_id=f"{p}-out-word")
-        attr_btn = gr.Button(i18n("btn_attribute"), elem_id=f"{p}-attribute")
-    attr_state = gr.State(None)
-    attr_line = gr.Markdown(elem_id=f"{p}-attr-line")
-    attr_highlight = gr.HighlightedText(color_map=views.BUCKET_COLOURS, show_legend=False, show_inline_category=False,
-                                        elem_id=f"{p}-attr-highlight", label=i18n("s2s_highlight"))
-    attr_matrix = gr.Plot(label=i18n("s2s_matrix"), elem_id=f"{p}-attr-matrix")
+    controls = panels.controls(i18n, p, "target_output", method=panels.default_method(task), target=panels.ALL)
+    view = panels.result_view(i18n, lambda kind: f"{p}-attr-{kind}", {"source": "s2s_highlight"})
     align_plot = gr.Plot(label=i18n("tr_alignment"), elem_id=f"{p}-alignment", visible=task == "translation")
 
     # ---- handlers ------------------------------------------------------------------------
 
     def _finish(result: seq2seq.Seq2SeqResult, lang: str) -> tuple:
-        words, _ = result.output_words()
-        word_choices = [(t("attr_whole_output", lang), -1)] + [(f"{i + 1}: {w.text}", i) for i, w in enumerate(words)]
-        return (result.text, _summary_line(result, lang), result, gr.update(choices=word_choices, value=-1),
-                None, "", None, None, None)
+        return (result.text, _summary_line(result, lang), result, *view.empty(), None)
 
     @guarded
     def run_summary(source_v: str, model_v: str, min_v: Any, max_v: Any, request: gr.Request,
@@ -167,45 +155,31 @@ def _build(task: str, i18n: gr.I18n, profile: str) -> None:
     def redraw(att: Any, kind_v: str, layer_v: Any, head_v: Any, request: gr.Request):
         return _attention_figure(att, kind_v, layer_v, head_v, request_language((request,), {}))
 
-    @guarded
-    def attribute_h(result: seq2seq.Seq2SeqResult | None, method_v: str, out_v: Any, request: gr.Request,
-                    progress: gr.Progress = gr.Progress()):
-        lang = request_language((request,), {})
+    def subject_of(data: dict, lang: str) -> Any:
+        result = data[result_state]
         if result is None:
             raise gr.Error(t("s2s_nothing_yet", lang))
-        expl = seq2seq.explain(result, method_v, progress=lambda f, msg="": progress(f, desc=t(f"method_{method_v}", lang)))
-        return (expl, *render(expl, result, out_v, request))
+        return seq2seq.subject(result)
 
-    def render(expl: seq2seq.Seq2SeqExplanation | None, result: seq2seq.Seq2SeqResult | None, out_v: Any,
-               request: gr.Request | None = None):
-        lang = request_language((request,), {})
-        if expl is None or result is None:
-            return "", None, None, None
-        row = None if out_v in (None, -1, "-1") else min(int(out_v), len(expl.output_words) - 1)
-        scores = expl.for_output(row)
-        shown = {"tokens": [w.to_dict() for w in expl.source_words], "scores": [float(x) for x in scores]}
-        which = t("attr_whole_output", lang) if row is None else views.safe(expl.output_words[row].text)
-        line = t("s2s_attr_line", lang, method=t(f"method_{expl.method}", lang), evaluations=expl.evaluations,
-                 seconds=expl.seconds, word=which)
-        source_words = [w.text for w in expl.source_words]
-        output_words = [w.text for w in expl.output_words]
-        matrix = views.matrix_figure(output_words, source_words, expl.matrix)
-        align = views.alignment_figure(source_words, output_words, expl.alignment()) if task == "translation" else None
-        return line, views.highlight_values(shown, result.source_used), matrix, align
+    def alignment(expl: dict, lang: str) -> list[Any]:
+        if task != "translation":
+            return [None]
+        rows = [(x["text"], r) for x, r in zip(expl["targets"], expl["matrix"]) if x["label"].startswith("word:")]
+        if not rows:
+            return [None]
+        links = seq2seq.alignment([r for _, r in rows])
+        return [views.alignment_figure([w["text"] for w in views.explanation_words(expl)], [w for w, _ in rows], links)]
 
     common = dict(concurrency_id=MODEL_QUEUE, concurrency_limit=1, api_visibility="private")
     inputs = [source, model] + ([target] if target is not None else []) + lengths
-    outputs = [output, summary, result_state, out_word, attr_state, attr_line, attr_highlight, attr_matrix, align_plot]
+    outputs = [output, summary, result_state, *view.outputs, align_plot]
     event = go_btn.click(run_translation if task == "translation" else run_summary, inputs, outputs, **common)
     # The attention view costs one forward: it comes with every result.
     event.then(attention_h, [result_state, kind], [att_state, layer, head, att_plot], **common)
     kind.change(attention_h, [result_state, kind], [att_state, layer, head, att_plot], **common)
     for control in (layer, head):
         control.change(redraw, [att_state, kind, layer, head], att_plot, queue=False, api_visibility="private")
-    attr_btn.click(attribute_h, [result_state, method, out_word], [attr_state, attr_line, attr_highlight, attr_matrix, align_plot],
-                   **common)
-    out_word.change(render, [attr_state, result_state, out_word], [attr_line, attr_highlight, attr_matrix, align_plot],
-                    queue=False, api_visibility="private")
+    panels.wire(controls, {"": view}, subject_of, [result_state], extra=alignment, extra_outputs=[align_plot])
     if target is not None:
         def models_for_target(code: str, current: str):
             keys = _model_choices(task, profile, code)
@@ -213,39 +187,3 @@ def _build(task: str, i18n: gr.I18n, profile: str) -> None:
             return gr.update(choices=keys, value=value)
 
         target.change(models_for_target, [target, model], model, queue=False, api_visibility="private")
-
-
-def register_api() -> None:
-    """/summarize, /summarize_explain, /translate, /translate_explain."""
-    sd = {name: o.default for name, o in summarization.BOUNDS.items()}
-    td = {name: o.default for name, o in translation.BOUNDS.items()}
-
-    @guarded
-    def summarize(text: str, model: str = "", min_new_tokens: int = sd["min_new_tokens"],
-                  max_new_tokens: int = sd["max_new_tokens"], request: gr.Request = None) -> dict:  # type: ignore[assignment]
-        """Summarize an English text. Lengths are clamped on the server."""
-        return summarization.summarize(text, model or None, min_new_tokens=min_new_tokens, max_new_tokens=max_new_tokens).to_dict()
-
-    @guarded
-    def summarize_explain(text: str, method: str = "feature_ablation", model: str = "", max_new_tokens: int = 40,
-                          request: gr.Request = None) -> dict:  # type: ignore[assignment]
-        """Summarize, then attribute every output word to the source words."""
-        result = summarization.summarize(text, model or None, max_new_tokens=max_new_tokens, min_new_tokens=0)
-        return {"summary": result.to_dict(), "attribution": seq2seq.explain(result, method).to_dict()}
-
-    @guarded
-    def translate(text: str, target: str = "zh", model: str = "", max_new_tokens: int = td["max_new_tokens"],
-                  request: gr.Request = None) -> dict:  # type: ignore[assignment]
-        """Translate English into zh, fr or de."""
-        return translation.translate(text, target, model or None, max_new_tokens=max_new_tokens).to_dict()
-
-    @guarded
-    def translate_explain(text: str, target: str = "zh", method: str = "feature_ablation", model: str = "",
-                          max_new_tokens: int = td["max_new_tokens"], request: gr.Request = None) -> dict:  # type: ignore[assignment]
-        """Translate, then attribute every output word to the source words (with the alignment)."""
-        result = translation.translate(text, target, model or None, max_new_tokens=max_new_tokens)
-        return {"translation": result.to_dict(), "attribution": seq2seq.explain(result, method).to_dict()}
-
-    for fn, name in ((summarize, "summarize"), (summarize_explain, "summarize_explain"), (translate, "translate"),
-                     (translate_explain, "translate_explain")):
-        gr.api(fn, api_name=name, concurrency_id=MODEL_QUEUE, concurrency_limit=1)

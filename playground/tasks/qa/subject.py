@@ -157,6 +157,6 @@ def explain(
 def methods_for(result: QAResult) -> tuple[str, ...]:
     """The explanation methods that apply to ``result`` (both kinds offer a scorer, gradients
     and attention: every registered method)."""
-    from ..explain import METHODS
+    from ...explain import METHODS
 
     return tuple(METHODS)

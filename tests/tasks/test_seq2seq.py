@@ -11,11 +11,11 @@ import torch
 
 from playground import config, models, text
 from playground.errors import InputError
-from playground.explain import seq2seq_attribution
+from playground.explain import explain, llm
 from playground.tasks import seq2seq, summarization, translation
 
 SOURCE = "The weather is nice today, so we walked to the old harbour and ate fresh fish near the sea."
-TINY = {"ig_steps": 4, "lime_samples": 24, "shap_evals": 24}
+TINY = {"ig_steps": 4, "lime_samples": 24, "shap_evals": 24, "kernel_shap_samples": 24}
 ENCODER_DECODERS = ("tiny-bart", "tiny-marian", "tiny-t5")
 
 
@@ -63,21 +63,25 @@ def test_cross_attention_is_output_words_by_source_words(result) -> None:
     assert matrix is att.cross and cols == att.source_words and rows == att.output_words
 
 
-@pytest.mark.parametrize("method", ["feature_ablation", "lime", "shap", "integrated_gradients"])
+@pytest.mark.parametrize("method", ["feature_ablation", "lime", "shap", "integrated_gradients", "attention"])
 def test_attribution_is_finite_and_per_source_word(result, method: str) -> None:
-    expl = seq2seq.explain(result, method, TINY)
+    s = seq2seq.subject(result)
+    expl = explain(s, method, TINY, target="all", units="word")
     n_words = len(text.words(SOURCE))
-    assert [w.text for w in expl.source_words] == [w.text for w in text.words(SOURCE)]
-    assert expl.matrix.shape == (len(result.output_words()[0]), n_words)
-    assert expl.tokens.matrix.shape == (len(result.output_ids), n_words)
+    assert [u.text for u in expl.units] == [w.text for w in text.words(SOURCE)]
+    assert all(u.part == "source" and SOURCE[u.start : u.end] == u.text for u in expl.units)
+    out_words = result.output_words()[0]
+    assert expl.matrix.shape == (1 + len(out_words), n_words)  # the whole output, then each output word
+    assert [t.text for t in expl.targets[1:]] == [w.text for w in out_words]
     assert np.isfinite(expl.matrix).all() and np.abs(expl.matrix).sum() > 0
-    # Output words are sums of their tokens: the totals agree.
-    assert np.allclose(expl.matrix.sum(), expl.tokens.matrix.sum(), atol=1e-6)
+    if method != "attention":
+        # Output words are sums of their tokens: the word rows add up to the whole output's row.
+        np.testing.assert_allclose(expl.matrix[1:].sum(axis=0), expl.matrix[0], atol=1e-4)
     assert expl.evaluations > 0
-    again = seq2seq.explain(result, method, TINY)
+    again = explain(seq2seq.subject(result), method, TINY, target="all", units="word")
     assert np.allclose(again.matrix, expl.matrix, atol=1e-5)  # seeded: the same answer twice
-    links = expl.alignment()
-    assert len(links) == expl.matrix.shape[0]
+    links = seq2seq.alignment(expl.matrix[1:])
+    assert len(links) == len(out_words)
     for link in links:
         assert all(0 <= j < n_words for j in link["sources"]) and len(link["sources"]) <= 2
 
@@ -96,8 +100,8 @@ def _by_hand(loaded, model_text: str, prefix: list[int], output: list[int]) -> n
 def test_feature_ablation_is_the_log_probability_lost_without_each_word(key: str) -> None:
     r = _run(key, max_new=4)
     loaded = seq2seq.loaded_for(r)
-    expl = seq2seq_attribution.attribute(loaded, r.model_text, r.source_span, r.decoder_prefix, r.output_ids,
-                                         "feature_ablation")
+    expl = explain(seq2seq.subject(r), "feature_ablation", target="all", units="word")
+    _, token_word = r.output_words()
     full = _by_hand(loaded, r.model_text, r.decoder_prefix, r.output_ids)
     words = text.words(SOURCE)
     s0 = r.source_span[0]
@@ -105,8 +109,9 @@ def test_feature_ablation_is_the_log_probability_lost_without_each_word(key: str
         prev = words[j - 1].end if j else 0
         without = r.model_text[: s0 + prev] + r.model_text[s0 + words[j].end :]
         lost = full - _by_hand(loaded, without, r.decoder_prefix, r.output_ids)
+        per_word = [sum(v for v, w in zip(lost, token_word) if w == k) for k in range(len(expl.targets) - 1)]
         # bf16 scoring on CPUs that have it: within its rounding.
-        assert np.allclose(expl.matrix[:, j], lost, atol=0.05), (j, expl.matrix[:, j], lost)
+        assert np.allclose(expl.matrix[:, j], [lost.sum(), *per_word], atol=0.05), (j, expl.matrix[:, j], lost)
 
 
 def test_teacher_forcing_matches_what_generate_computed() -> None:
@@ -124,8 +129,8 @@ def test_integrated_gradients_completeness_on_the_encoder() -> None:
     """IG's scores add up to f(source) - f(baseline) (every source-word token set to unk)."""
     r = _run("tiny-marian", max_new=2)
     loaded = seq2seq.loaded_for(r)
-    expl = seq2seq_attribution.attribute(loaded, r.model_text, r.source_span, r.decoder_prefix, r.output_ids,
-                                         "integrated_gradients", {"ig_steps": 64})
+    expl = explain(seq2seq.subject(r), "integrated_gradients", {"ig_steps": 64}, target="all", units="word")
+    _, token_word = r.output_words()
     tok = loaded.tokenizer
     ids = tok(r.model_text)["input_ids"]
     special = set(tok.all_special_ids)
@@ -134,29 +139,35 @@ def test_integrated_gradients_completeness_on_the_encoder() -> None:
     with torch.no_grad():
         lp = [torch.log_softmax(loaded.model(input_ids=torch.tensor([x]), decoder_input_ids=dec).logits[0].float(), -1) for x in (ids, base)]
     first = len(r.decoder_prefix) - 1
-    for i, t in enumerate(r.output_ids):
-        gap = float(lp[0][first + i, t] - lp[1][first + i, t])
-        assert expl.matrix[i].sum() == pytest.approx(gap, abs=0.05 + 0.05 * abs(gap))
+    gaps = [float(lp[0][first + i, t] - lp[1][first + i, t]) for i, t in enumerate(r.output_ids)]
+    wanted = [sum(gaps)] + [sum(g for g, w in zip(gaps, token_word) if w == k) for k in range(len(expl.targets) - 1)]
+    for row, gap in zip(expl.matrix, wanted):
+        assert row.sum() == pytest.approx(gap, abs=0.05 + 0.05 * abs(gap))
 
 
 def test_decoder_attribution_looks_at_the_source_only() -> None:
     r = _run("tiny-llama", max_new=3)
     assert r.model_text[r.source_span[0] : r.source_span[1]] == SOURCE
     assert r.model_text.index("Translate") < r.source_span[0]  # the instruction is outside the span
-    expl = seq2seq.explain(r, "feature_ablation")
-    assert [w.text for w in expl.source_words] == [w.text for w in text.words(SOURCE)]
+    s = seq2seq.subject(r)
+    assert s.texts == {"source": SOURCE}
+    expl = explain(s, "feature_ablation", units="word")
+    assert [u.text for u in expl.units] == [w.text for w in text.words(SOURCE)]
+    # The instruction around the source is never perturbed: only source positions are explained.
+    explained = [p for p, u in enumerate(s.gradient.position_unit) if u is not None]
+    assert explained and len(explained) < s.gradient.input_ids.shape[1]
 
 
 def test_chinese_output_is_grouped_into_words() -> None:
     pieces = ["今", "天", "天", "气", "很", "好", "。"]
-    words, word_of = seq2seq._token_words(pieces)
+    words, word_of = llm.token_words(pieces)
     assert [w.text for w in words] == [w.text for w in text.words("今天天气很好。")]  # jieba's words
     assert len(words) < len(pieces) and words[0].text.startswith("今天")
     assert word_of[0] == word_of[1] == 0 and word_of[-1] == len(words) - 1
-    words, word_of = seq2seq._token_words(["Hello", " wor", "ld"])
+    words, word_of = llm.token_words(["Hello", " wor", "ld"])
     assert [w.text for w in words] == ["Hello", "world"] and word_of == [0, 1, 1]
     # A byte token that only starts a character adds no text and joins the word it completes.
-    words, word_of = seq2seq._token_words(["Hi", "，", "", "你", "", "好"])
+    words, word_of = llm.token_words(["Hi", "，", "", "你", "", "好"])
     assert [w.text for w in words] == ["Hi", "，", "你好"] and word_of == [0, 1, 2, 2, 2, 2]
 
 
@@ -166,7 +177,7 @@ def test_byte_level_chinese_output_is_never_shown_as_byte_pieces() -> None:
     assert len(ids) > len("熊猫跑步。")  # byte-level: some characters take several tokens
     texts = seq2seq.token_texts(tok, ids)
     assert "".join(texts) == "熊猫跑步。" and "\ufffd" not in "".join(texts)
-    words, word_of = seq2seq._token_words(texts)
+    words, word_of = llm.token_words(texts)
     assert "".join(w.text for w in words) == "熊猫跑步。"
     assert all(w is not None for w in word_of)  # every token's log-probability lands in a word
 
@@ -244,17 +255,22 @@ def offline(monkeypatch, tmp_path):
     """The offline profile with the real model cache (GGUF conversions are kept there)."""
     monkeypatch.setenv("PLAYGROUND_PROFILE", "offline")
     monkeypatch.delenv("PLAYGROUND_CACHE", raising=False)
+    before = set(models._cache)
     yield
-    models.clear_cache()
+    # Drop only the offline models loaded here: the session's tiny models stay cached (other
+    # tests hold them and check that they are the cached ones).
+    for key in set(models._cache) - before:
+        models._cache.pop(key, None)
+    models.free_memory()
 
 
 @pytest.mark.slow
 def test_offline_translation_into_chinese_says_weather(offline) -> None:
     r = translation.translate("The weather is nice today.", "zh")
     assert "天气" in r.text, r.text
-    expl = seq2seq.explain(r, "feature_ablation")
-    weather = [w.text for w in expl.source_words].index("weather")
-    row = next(i for i, w in enumerate(expl.output_words) if "天气" in w.text)
+    expl = explain(seq2seq.subject(r), "feature_ablation", target="all", units="word")
+    weather = [u.text for u in expl.units].index("weather")
+    row = next(i for i, t in enumerate(expl.targets) if i and "天气" in t.text)
     assert int(np.argmax(expl.matrix[row])) == weather  # 天气 comes from "weather"
 
 

@@ -16,6 +16,7 @@ from transformers.modeling_outputs import QuestionAnsweringModelOutput
 
 from playground import config, models, text
 from playground.errors import InputError
+from playground.explain import METHODS
 from playground.tasks import qa
 from playground.ui import strings, strings_qa
 
@@ -29,7 +30,7 @@ CONTEXT = (
 SHORT_CONTEXT = "The tower in Paris was designed by Gustave Eiffel in 1889."
 # Many windows for the tiny WordPiece (it spells unknown words letter by letter); no "movie" in it.
 FILLER = "the weather was nice and we walked along the river for a long time. "
-SMALL = {"ig_steps": 6, "lime_samples": 24, "shap_evals": 24}
+SMALL = {"ig_steps": 6, "lime_samples": 24, "shap_evals": 24, "kernel_shap_samples": 24}
 
 
 def _json(d: dict) -> dict:
@@ -273,7 +274,7 @@ def test_too_long_for_the_model_is_a_clear_error(monkeypatch) -> None:
         qa.answer("xq " * 40, "word " * 100, EXTRACTIVE)
     assert err.value.key == "qa_question_too_many_tokens" and err.value.params["limit"] == qa.MAX_QUESTION_TOKENS
     # Generative: the prompt must fit the decoder, in characters and in tokens.
-    monkeypatch.setattr(qa, "GEN_PROMPT_CHARS", 1900)  # a smaller bound than the real one, to reach it
+    monkeypatch.setattr(qa.generative, "GEN_PROMPT_CHARS", 1900)  # a smaller bound than the real one, to reach it
     with pytest.raises(InputError) as err:
         qa.answer(QUESTION, "word " * 380, GENERATIVE)
     assert err.value.key == "qa_context_too_long_model" and err.value.params["limit"] < 1900
@@ -299,7 +300,7 @@ def test_chinese_question_with_english_context(model_key: str) -> None:
     if r.kind == "extractive":
         _check_extractive(r)
     method = "lime" if r.kind == "extractive" else "feature_ablation"
-    e = qa.explain(r, method, SMALL)
+    e = qa.explain(r, method, SMALL, units="word")
     question_words = [w["text"] for w in e["words"] if w["part"] == "question"]
     assert question_words == [w.text for w in text.words("谁设计了这座塔？")]  # jieba: 设计, 这座
     assert "设计" in question_words
@@ -315,6 +316,7 @@ def test_strings_have_both_languages() -> None:
 
 def _check_words(e: dict, question: str, context: str) -> None:
     words, scores = e["words"], e["scores"]
+    assert e["units"] == "word"
     assert len(words) == len(scores) and all(math.isfinite(s) for s in scores)
     assert {w["part"] for w in words} == {"question", "context"}
     for w in words:
@@ -325,15 +327,16 @@ def _check_words(e: dict, question: str, context: str) -> None:
     _json(e)
 
 
-@pytest.mark.parametrize("method", qa.EXTRACTIVE_METHODS)
+@pytest.mark.parametrize("method", list(METHODS))
 def test_extractive_attribution(extractive: qa.QAResult, method: str) -> None:
-    e = qa.explain(extractive, method, SMALL)
+    e = qa.explain(extractive, method, SMALL, units="word")
     _check_words(e, QUESTION, CONTEXT)
     assert [w["text"] for w in e["words"] if w["part"] == "context"] == [u.text for u in text.words(CONTEXT)]
-    assert e["target"] == "span" and e["words_outside_window"] == 0
+    assert e["target"] == "span" and e["words_outside_window"] == 0 and e["kind"] == "extractive"
     assert e["answer_span"] == {"text": extractive.candidates[0].answer, "start": extractive.start, "end": extractive.end}
-    if method in ("lime", "shap"):  # seeded: the same input gives the same explanation
-        assert qa.explain(extractive, method, SMALL)["scores"] == e["scores"]
+    assert [t["label"] for t in qa.explain(extractive, method, SMALL, target="all", units="word")["targets"]] == list(qa.TARGETS)
+    if method in ("lime", "shap", "kernel_shap"):  # seeded: the same input gives the same explanation
+        assert qa.explain(extractive, method, SMALL, units="word")["scores"] == e["scores"]
 
 
 @pytest.mark.parametrize("kind, method", [("extractive", "lime"), ("extractive", "integrated_gradients"), ("generative", "lime")])
@@ -355,7 +358,7 @@ def test_extractive_targets_add_up(extractive: qa.QAResult) -> None:
 
 def test_extractive_attribution_stays_in_the_answer_window(long_context: str) -> None:
     r = qa.answer("Where did we walk?", long_context, EXTRACTIVE)
-    e = qa.explain(r, "lime", SMALL)
+    e = qa.explain(r, "lime", SMALL, units="word")
     _check_words(e, "Where did we walk?", long_context)
     assert e["words_outside_window"] > 0
     win = r._windows
@@ -366,10 +369,10 @@ def test_extractive_attribution_stays_in_the_answer_window(long_context: str) ->
 
 def test_attribution_errors(extractive: qa.QAResult, generative: qa.QAResult) -> None:
     cases = [
-        (extractive, "feature_ablation", {}, "qa_method_unsupported"),
-        (generative, "attention", {}, "qa_method_unsupported"),
         (extractive, "magic", {}, "bad_method"),
-        (extractive, "lime", {"target": "middle"}, "qa_bad_target"),
+        (extractive, "lime", {"target": "middle"}, "bad_target"),
+        (generative, "lime", {"target": "span"}, "bad_target"),
+        (extractive, "lime", {"units": "paragraph"}, "bad_units"),
     ]
     for result, method, kw, key in cases:
         with pytest.raises(InputError) as err:
@@ -380,18 +383,36 @@ def test_attribution_errors(extractive: qa.QAResult, generative: qa.QAResult) ->
     with pytest.raises(InputError) as err:
         qa.explain(empty, "lime", SMALL)
     assert err.value.key == "qa_nothing_to_explain"
+    # Every method runs on both kinds (the one engine): nothing is refused.
+    assert qa.methods_for(extractive) == qa.methods_for(generative) == tuple(METHODS)
 
 
-@pytest.mark.parametrize("method", qa.GENERATIVE_METHODS)
+@pytest.mark.parametrize("method", list(METHODS))
 def test_generative_attribution(generative: qa.QAResult, method: str) -> None:
-    e = qa.explain(generative, method, {**SMALL, "ig_steps": 4, "lime_samples": 16, "shap_evals": 16})
+    e = qa.explain(generative, method, {**SMALL, "ig_steps": 4, "lime_samples": 16, "shap_evals": 16}, target="all",
+                   units="word")
+    assert e["kind"] == "generative" and e["target"] == "output"
+    matrix = np.array(e["matrix"])
+    assert matrix.shape == (len(e["targets"]), len(e["words"]))
+    e["scores"] = list(matrix[0])
     _check_words(e, QUESTION, SHORT_CONTEXT)
     assert [w["text"] for w in e["words"] if w["part"] == "context"] == [u.text for u in text.words(SHORT_CONTEXT)]
-    assert e["template_words"] == ["Question", ":"]
-    matrix = np.array(e["matrix"])
-    assert matrix.shape == (len(generative.generation.output_ids), len(e["words"]))
-    np.testing.assert_allclose(matrix.sum(axis=0), e["scores"], atol=1e-9)
-    assert len(e["output_tokens"]) == matrix.shape[0]
+    # The few-shot examples and "Question:" / "Context:" around the parts are never words.
+    assert "Question" not in [w["text"] for w in e["words"]]
+    assert e["targets"][0]["label"] == "output" and all(t["label"].startswith("word:") for t in e["targets"][1:])
+    assert len(e["output_words"]) == len(e["targets"]) - 1
+    if method not in ("attention", "kernel_shap"):  # log-probabilities add up: word rows sum to the answer's row
+        np.testing.assert_allclose(matrix[1:].sum(axis=0), matrix[0], atol=1e-4)
+
+
+def test_sentence_units_on_a_long_context() -> None:
+    context = " ".join(f"Sentence {i} says that the tower is tall." for i in range(20))  # 20 sentences
+    r = qa.answer(QUESTION, context, EXTRACTIVE)
+    e = qa.explain(r, "feature_ablation", units="sentence")
+    assert e["units"] == "sentence"
+    ctx = [w for w in e["words"] if w["part"] == "context"]
+    assert 1 < len(ctx) <= 20 and all(context[w["start"] : w["end"]] == w["text"] for w in ctx)
+    assert all(w["text"].endswith(".") for w in ctx[:-1])
 
 
 # ---- Attention ---------------------------------------------------------------------------------
@@ -444,5 +465,5 @@ def test_offline_model_names_eiffel(monkeypatch: pytest.MonkeyPatch, key: str) -
     # The attention view on the real model: one forward over the whole prompt and answer.
     a = qa.attention(r)
     assert a.parts[a.boundary] == "question" and a.answer_tokens
-    layers = qa._loaded(r).model.config.num_hidden_layers
+    layers = models.load(config.spec_by_key("qa", key, "offline")).model.config.num_hidden_layers
     assert a.attentions.shape[0] == layers and np.isfinite(a.attentions).all()

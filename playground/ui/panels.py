@@ -1,0 +1,313 @@
+"""The explanation panel every tab uses, built from the method registry.
+
+:func:`controls` builds the method choice (``explain.METHODS``, labels ``method_<name>``), the
+target choice, the units choice, one control per option of ``explain.all_options()``, Explain
+and Stop. :func:`result_view` builds what shows ANY explanation dict (``Explanation.to_dict()``):
+a summary line, a highlight over the input's words per part (question and context apart), the top
+words, and a targets x words heatmap when there is more than one target. :func:`wire` connects
+them to a tab's ``subject_of`` (how the tab turns its inputs into a Subject). Nothing here knows a
+method by name: a new method in the registry shows up in every tab with its options.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import gradio as gr
+
+from .. import api, views
+from ..explain import METHODS, UNIT_CHOICES, Option, Subject, all_options, planned_evaluations
+from ..tasks import TASKS
+from .common import MODEL_QUEUE, guarded, request_language, stop_event
+from .strings import EN, t
+
+DEFAULT = "default"  # the target value meaning "the task's default target"
+ALL = "all"
+
+
+def default_method(task: str) -> str:
+    """The method a task's tab starts on (the task registry's choice, if registered)."""
+    value = getattr(TASKS.get(task), "default_method", None)
+    return value if value in METHODS else next(iter(METHODS))
+
+
+def method_choices(i18n: gr.I18n) -> list[tuple[Any, str]]:
+    return [(i18n(f"method_{name}"), name) for name in METHODS]
+
+
+def _option_control(i18n: gr.I18n, o: Option) -> gr.components.Component:
+    """A control for one option, from its bounds alone: an on/off option is a checkbox, a wide
+    integer range (a seed) a number box, anything else a slider."""
+    if o.integer and o.minimum == 0 and o.maximum == 1:
+        return gr.Checkbox(value=bool(o.default), label=i18n(o.label))
+    if o.integer and o.maximum - o.minimum > 100_000:
+        return gr.Number(value=o.default, precision=0, minimum=o.minimum, maximum=o.maximum, label=i18n(o.label))
+    return gr.Slider(o.minimum, o.maximum, value=o.default, step=1 if o.integer else 0.01, label=i18n(o.label))
+
+
+@dataclass
+class Controls:
+    method: gr.components.Component  # a Dropdown (one method) or a CheckboxGroup (several)
+    target: gr.Dropdown
+    units: gr.Radio
+    options: dict[str, gr.components.Component]
+    run: gr.Button
+    stop: gr.Button
+    default_key: str  # message key of the default target's name in this tab
+    multi: bool = False
+
+    @property
+    def inputs(self) -> list[gr.components.Component]:
+        return [self.method, self.target, self.units, *self.options.values()]
+
+
+def controls(i18n: gr.I18n, prefix: str, default_key: str, *, multi: bool = False, method: str | None = None,
+             target: str = DEFAULT) -> Controls:
+    """The panel's controls; element ids ``{prefix}-method``, ``-target``, ``-units``,
+    ``-attribute`` (Explain) and ``-stop-explain``. ``default_key`` names the default target in
+    this tab ("the predicted label", "the whole output", ...)."""
+    with gr.Row():
+        if multi:
+            chooser = gr.CheckboxGroup(method_choices(i18n), value=list(METHODS), label=i18n("methods_label"),
+                                       elem_id=f"{prefix}-method", scale=3)
+        else:
+            chooser = gr.Dropdown(method_choices(i18n), value=method or next(iter(METHODS)), label=i18n("attr_method"),
+                                  elem_id=f"{prefix}-method", scale=2)
+        target_c = gr.Dropdown([(i18n(default_key), DEFAULT), (i18n("target_all"), ALL)], value=target,
+                               label=i18n("explain_target"), allow_custom_value=True, elem_id=f"{prefix}-target", scale=2)
+        units = gr.Radio([(i18n(f"units_{u}"), u) for u in UNIT_CHOICES], value=UNIT_CHOICES[0], label=i18n("units_label"),
+                         elem_id=f"{prefix}-units", scale=2)
+    options: dict[str, gr.components.Component] = {}
+    with gr.Accordion(i18n("budgets_accordion"), open=False):
+        with gr.Row():
+            for o in all_options():
+                options[o.name] = _option_control(i18n, o)
+    with gr.Row():
+        run = gr.Button(i18n("btn_explain" if multi else "btn_attribute"), variant="primary", elem_id=f"{prefix}-attribute")
+        stop = gr.Button(i18n("btn_stop"), variant="stop", elem_id=f"{prefix}-stop-explain")
+    return Controls(chooser, target_c, units, options, run, stop, default_key, multi)
+
+
+@dataclass
+class ResultView:
+    """What shows one explanation. ``state`` holds ``{"expl": dict, "texts": {part: text}}``
+    so choosing another target row redraws without a model call."""
+
+    state: gr.State
+    line: gr.Markdown
+    row: gr.Dropdown
+    highlights: dict[str, gr.HighlightedText]
+    bars: gr.Plot
+    matrix: gr.Plot
+    note: Callable[[dict[str, Any], str], str] | None = None
+    extra: list[gr.components.Component] = field(default_factory=list)
+
+    @property
+    def outputs(self) -> list[gr.components.Component]:
+        return [self.state, self.line, self.row, *self.highlights.values(), self.bars, self.matrix]
+
+    @property
+    def shown(self) -> list[gr.components.Component]:
+        return [self.line, *self.highlights.values(), self.bars]
+
+    def empty(self, message: str = "") -> list[Any]:
+        return [None, message, gr.update(choices=[], value=None, visible=False),
+                *[None] * len(self.highlights), None, gr.update(value=None, visible=False)]
+
+
+def result_view(i18n: gr.I18n, ids: Callable[[str], str], parts: dict[str, str], title: str | None = None,
+                note: Callable[[dict[str, Any], str], str] | None = None) -> ResultView:
+    """The result components. ``ids(kind)`` gives each one's element id (kind: line, row,
+    highlight or a part's name when there are several parts, bars, matrix); ``parts`` maps each
+    part the words come from ("text", "prompt", "source", "question", "context") to its label key."""
+    if title:
+        gr.Markdown(i18n(title), elem_classes=["pg-method-title"])
+    line = gr.Markdown(elem_id=ids("line"))
+    row = gr.Dropdown([], label=i18n("explain_row"), visible=False, allow_custom_value=True, elem_id=ids("row"))
+    highlights = {
+        part: gr.HighlightedText(label=i18n(label), color_map=views.BUCKET_COLOURS, show_legend=False,
+                                 show_inline_category=False, elem_id=ids("highlight" if len(parts) == 1 else part))
+        for part, label in parts.items()
+    }
+    bars = gr.Plot(label=i18n("bars_label"), elem_id=ids("bars"))
+    matrix = gr.Plot(label=i18n("explain_matrix"), visible=False, elem_id=ids("matrix"))
+    return ResultView(gr.State(None), line, row, highlights, bars, matrix, note)
+
+
+# ---- rendering --------------------------------------------------------------------------------
+
+
+def target_name(target: dict[str, Any], lang: str) -> str:
+    """A target's name for the page: a catalogue name where there is one (classes, the whole
+    output, QA spans), else its text (an output word, numbered); escaped."""
+    label = str(target.get("label", ""))
+    for key in (f"target_{label}", f"label_{label}"):
+        if key in EN:
+            return t(key, lang)
+    if label.startswith("word:"):
+        return f"{int(label[5:]) + 1}: {views.safe(target.get('text', ''), 30)}"
+    return views.safe(target.get("text") or label, 40)
+
+
+def target_choices(subject: Subject, lang: str, default_key: str) -> list[tuple[str, str]]:
+    """Every target of ``subject`` as a choice, after the default and before "all"."""
+    return ([(t(default_key, lang), DEFAULT)]
+            + [(target_name(x.to_dict(), lang), x.label) for x in subject.targets]
+            + [(t("target_all", lang), ALL)])
+
+
+def _number(value: Any) -> str:
+    return f"{value:.3g}" if isinstance(value, float) else str(value)
+
+
+def summary_line(expl: dict[str, Any], row: int, lang: str) -> str:
+    """Method, target, cost, and how far to trust it (the method's own convergence numbers)."""
+    targets = expl.get("targets") or [{}]
+    target = targets[min(max(row, 0), len(targets) - 1)]
+    line = t("explain_summary", lang, method=t(f"method_{expl['method']}", lang), target=target_name(target, lang),
+             evaluations=expl["evaluations"], seconds=expl["seconds"])
+    details = []
+    for key, value in (expl.get("convergence") or {}).items():
+        if isinstance(value, bool):
+            if value:
+                details.append(t(f"conv_{key}", lang) if f"conv_{key}" in EN else views.safe(key))
+        elif isinstance(value, (int, float)):
+            name = t(f"conv_{key}", lang) if f"conv_{key}" in EN else views.safe(key)
+            details.append(f"{name} = {_number(value)}")
+    if expl.get("shown"):
+        details.append(views.safe(expl["shown"]))
+    if details:
+        line += " · " + " · ".join(details)
+    notes = []
+    if expl.get("units") == "sentence":
+        notes.append(t("explain_by_sentence", lang))
+    method = METHODS.get(expl["method"])
+    if expl.get("removal") and method is not None and method.needs == "scorer":  # how the perturbations remove words
+        notes.append(t("explain_removal", lang, removal=views.safe(expl["removal"], 120)))
+    if expl.get("truncated"):
+        notes.append(t("explain_input_cut", lang))
+    return "\n\n".join([line, *notes])
+
+
+def render_row(view: ResultView, state: dict[str, Any] | None, row: Any, lang: str) -> list[Any]:
+    """Values for ``view.shown`` for target row ``row`` of the explanation in ``state``."""
+    if not state:
+        return [gr.skip()] * len(view.shown)
+    expl, texts = state["expl"], state["texts"]
+    n = len(expl.get("targets") or [])
+    i = min(max(int(row), 0), max(n - 1, 0)) if row not in (None, "") else 0
+    scores = views.explanation_row(expl, i)
+    parts = views.highlight_parts(views.explanation_words(expl), scores, {p: texts.get(p, "") for p in view.highlights})
+    line = summary_line(expl, i, lang)
+    if view.note is not None:
+        extra = view.note(expl, lang)
+        if extra:
+            line += "\n\n" + extra
+    return [line, *[parts[p] for p in view.highlights], views.attribution_figure(expl, row=i)]
+
+
+def render(view: ResultView, expl: dict[str, Any], texts: dict[str, str], lang: str) -> list[Any]:
+    """Values for ``view.outputs``: the first target's row, the row choice and the heatmap when
+    there are several targets."""
+    state = {"expl": expl, "texts": dict(texts)}
+    targets = expl.get("targets") or []
+    several = len(targets) > 1
+    row_u = gr.update(choices=[(target_name(x, lang), i) for i, x in enumerate(targets)], value=0, visible=several)
+    matrix = None
+    if several:
+        matrix = views.matrix_figure([target_name(x, lang) for x in targets],
+                                     [w["text"] for w in views.explanation_words(expl)], expl["matrix"])
+    line, *rest = render_row(view, state, 0, lang)
+    return [state, line, row_u, *rest, gr.update(value=matrix, visible=several)]
+
+
+# ---- wiring -----------------------------------------------------------------------------------
+
+
+def _progress(progress: gr.Progress, lang: str, planned: dict[str, int]) -> Callable[[str], Callable[[float, str], None]]:
+    """Progress over several methods run one after the other (weighted by their planned rows)."""
+    total = sum(planned.values()) or 1
+    started = time.perf_counter()
+    done_before = {"rows": 0}
+
+    def for_method(name: str) -> Callable[[float, str], None]:
+        def report(fraction: float, _name: str) -> None:
+            overall = (done_before["rows"] + fraction * planned[name]) / total
+            elapsed = time.perf_counter() - started
+            left = elapsed * (1 - overall) / overall if overall > 0 else 0.0
+            progress(overall, desc=t("progress_running", lang, method=t(f"method_{name}", lang), done=overall, left=left))
+
+        return report
+
+    def finished(name: str) -> None:
+        done_before["rows"] += planned[name]
+
+    for_method.finished = finished  # type: ignore[attr-defined]
+    return for_method
+
+
+def wire(c: Controls, views_: dict[str, ResultView], subject_of: Callable[[dict[Any, Any], str], Subject],
+         sources: Sequence[gr.components.Component], *, extra: Callable[[dict[str, Any], str], list[Any]] | None = None,
+         extra_outputs: Sequence[gr.components.Component] = ()) -> Callable[[Any], Any]:
+    """Connect the controls to the views. ``views_`` maps a method to its view (several: the
+    Sentiment tab's one panel per method) or has the one key "" (one view, whichever method).
+    ``subject_of(values, lang)`` builds the Subject from the values of ``sources`` (raise a
+    PlaygroundError to say what is missing); ``extra(expl, lang)`` gives values for
+    ``extra_outputs`` (the translation's alignment). Returns ``then(event)``, which runs the same
+    explanation after another event succeeds (the Sentiment tab's "explain with all methods")."""
+    single = "" in views_
+    outputs = [c.target] + [o for v in views_.values() for o in v.outputs] + list(extra_outputs)
+    inputs = {*sources, *c.inputs}
+
+    @guarded
+    def run(data: dict, request: gr.Request, progress: gr.Progress = gr.Progress()) -> list[Any]:
+        lang = request_language((request,), {})
+        stop = stop_event(request)
+        stop.clear()
+        chosen = data[c.method]
+        names = [m for m in METHODS if m in (chosen or [])] if c.multi else [str(chosen or next(iter(METHODS)))]
+        options = {name: data[comp] for name, comp in c.options.items()}
+        subject = subject_of(data, lang)
+        labels = {x.label for x in subject.targets}
+        target = data[c.target] if data[c.target] in labels | {ALL} else None  # None: the default
+        units = data[c.units] or UNIT_CHOICES[0]
+        planned = {m: planned_evaluations(subject, m, options, target, units) if m in METHODS else 1 for m in names}
+        steps = _progress(progress, lang, planned)
+        results: dict[str, dict[str, Any]] = {}
+        for name in names:
+            if not results:
+                progress(0.0, desc=t("progress_start", lang, method=t(f"method_{name}", lang)))
+            results[name] = api.explain_subject(subject, name, options, target=target, units=units,
+                                                progress=steps(name), stop=stop)
+            steps.finished(name)  # type: ignore[attr-defined]
+        out: list[Any] = [gr.update(choices=target_choices(subject, lang, c.default_key), value=target or DEFAULT)]
+        for key, view in views_.items():
+            expl = results.get(names[0] if single else key)
+            out += render(view, expl, subject.texts, lang) if expl is not None else view.empty(t("not_run", lang))
+        if extra is not None:
+            out += extra(results[names[0]], lang)
+        return out
+
+    def stop_h(request: gr.Request) -> None:
+        stop_event(request).set()
+
+    common = dict(concurrency_id=MODEL_QUEUE, concurrency_limit=1, api_visibility="private")
+    c.run.click(run, inputs, outputs, **common)
+    c.stop.click(stop_h, None, None, queue=False, api_visibility="private")
+    for view in views_.values():
+        def redraw(state: dict | None, row: Any, request: gr.Request, view: ResultView = view) -> list[Any]:
+            return render_row(view, state, row, request_language((request,), {}))
+
+        view.row.change(redraw, [view.state, view.row], view.shown, queue=False, api_visibility="private")
+
+    def then(event: Any) -> Any:
+        return event.success(run, inputs, outputs, **common)
+
+    return then
+
+
+__all__ = ["ALL", "DEFAULT", "Controls", "ResultView", "controls", "default_method", "render", "render_row",
+           "result_view", "summary_line", "target_choices", "target_name", "wire"]
