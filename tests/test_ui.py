@@ -9,11 +9,12 @@ from pathlib import Path
 import gradio as gr
 import pytest
 
+from playground import messages as strings
 from playground.errors import InputError, ModelUnavailable, OutOfMemory
 from playground.explain import METHODS
+from playground.messages import EN, ZH
 from playground.tasks import TASKS
-from playground.ui import common, strings
-from playground.ui.strings import EN, ZH
+from playground.ui import common
 
 XSS = "<img src=x onerror=alert(1)>"
 
@@ -72,7 +73,7 @@ def test_i18n_fills_build_time_limits() -> None:
 
 @pytest.mark.parametrize("lang", ["en", "zh-CN"])
 def test_user_error_translates_and_escapes(lang: str) -> None:
-    exc = InputError("bad_method", "Unknown method '{name}'.", name="<img src=x onerror=alert(1)>", names="lime")
+    exc = InputError("bad_method", name="<img src=x onerror=alert(1)>", names="lime")
     err = common.user_error(exc, lang)
     assert isinstance(err, gr.Error)
     assert "<img" not in err.message
@@ -82,7 +83,7 @@ def test_user_error_translates_and_escapes(lang: str) -> None:
 
 @pytest.mark.parametrize(
     "exc",
-    [ModelUnavailable("model_no_hub", "x {model}", model="m"), OutOfMemory("out_of_memory", "oom")],
+    [ModelUnavailable("model_no_hub", model="m"), OutOfMemory("out_of_memory")],
 )
 def test_user_error_for_every_playground_error(exc) -> None:
     err = common.user_error(exc, "en")

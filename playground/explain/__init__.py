@@ -10,9 +10,11 @@ from __future__ import annotations
 import threading
 import time
 import warnings
+from typing import Any
 
 import numpy as np
 
+from .. import messages
 from ..errors import InputError
 from .attention import Attention
 from .base import Explanation, Method, Option, Progress, Stopped, Subject, Target, Unit
@@ -36,7 +38,7 @@ __all__ = ["METHODS", "UNIT_CHOICES", "Explanation", "Method", "Option", "Stoppe
 def get_method(name: object) -> Method:
     method = METHODS.get(str(name).strip().lower())
     if method is None:
-        raise InputError("bad_method", "Unknown method '{name}'. Choose one of: {names}.", name=str(name)[:40],
+        raise InputError("bad_method", name=str(name)[:40],
                          names=", ".join(METHODS))
     return method
 
@@ -71,7 +73,7 @@ def select_targets(subject: Subject, target: object = None) -> list[int]:
     if isinstance(target, (int, np.integer)) and not isinstance(target, bool) and 0 <= int(target) < len(labels):
         return [int(target)]
     shown = ", ".join(labels[:8]) + (", ..." if len(labels) > 8 else "")
-    raise InputError("bad_target", "Unknown target '{target}'. Choose one of: {labels}.", target=str(target)[:40],
+    raise InputError("bad_target", target=str(target)[:40],
                      labels="default, all, " + shown)
 
 
@@ -107,6 +109,11 @@ def planned_evaluations(subject: Subject, method: str, options: dict[str, object
     return max(1, m.evaluations(s, m.resolve(options), len(select_targets(s, target))))
 
 
+def _removal(removal: tuple[str, dict[str, Any]]) -> dict[str, Any]:
+    key, params = removal
+    return {"removal": messages.t(key, "en", **params), "removal_key": key, "removal_params": dict(params)} if key else {}
+
+
 def explain(subject: Subject, method: str, options: dict[str, object] | None = None, target: object = None,
             units: str = "auto", progress: Progress | None = None, stop: threading.Event | None = None) -> Explanation:
     """Run one method on ``subject`` for the chosen targets (see :func:`select_targets`) over
@@ -118,8 +125,8 @@ def explain(subject: Subject, method: str, options: dict[str, object] | None = N
     s = with_units(subject, units)
     if not m.supports(s):
         if not s.units:
-            raise InputError("nothing_to_explain", "There is nothing to explain: the input has no words.")
-        raise InputError("method_unsupported", "The method '{name}' does not apply to this model.", name=m.name)
+            raise InputError("nothing_to_explain")
+        raise InputError("method_unsupported", name=m.name)
     chosen = select_targets(s, target)
     opts = m.resolve(options)
     planned = max(1, m.evaluations(s, opts, len(chosen)))
@@ -158,6 +165,6 @@ def explain(subject: Subject, method: str, options: dict[str, object] | None = N
         truncated=s.truncated, convergence=convergence,
         extras={"planned_evaluations": planned,
                 # How a word is taken out: said where words were taken out (not for gradients or attention).
-                **({"removal": s.score.removal} if m.needs == "scorer" and s.score is not None else {}),
+                **(_removal(s.score.removal) if m.needs == "scorer" and s.score is not None else {}),
                 **notes, **extras},
     )

@@ -35,7 +35,7 @@ class Stopped(PlaygroundError):
     """The user pressed Stop: the job ends between two model batches and frees the model."""
 
     def __init__(self) -> None:
-        super().__init__("stopped", "Stopped.")
+        super().__init__("stopped")
 
 
 @dataclass(frozen=True)
@@ -116,12 +116,13 @@ class MaskScorer:
     #681), reports progress and honours Stop between chunks."""
 
     def __init__(self, batch_fn: Callable[[np.ndarray], np.ndarray], n_units: int, n_targets: int,
-                 batch_size: int = 64, removal: str = "", counts_rows: bool = True) -> None:
+                 batch_size: int = 64, removal: tuple[str, dict[str, Any]] = ("", {}),
+                 counts_rows: bool = True) -> None:
         self.batch_fn = batch_fn
         self.n_units = int(n_units)
         self.n_targets = int(n_targets)
         self.batch_size = max(1, int(batch_size))
-        self.removal = removal  # how a unit is taken out, said in every result
+        self.removal = removal  # how a unit is taken out: a message key and its params, said in results
         self.cache: dict[bytes, np.ndarray] = {}
         self.stats = ScoreStats()
         self.progress: Callable[[int], None] | None = None  # rows evaluated so far

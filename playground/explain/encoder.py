@@ -66,7 +66,7 @@ def subject(loaded: Any, *, task: str, ids: list[int], position_unit: list[int |
 
     name = tok.convert_ids_to_tokens([masked])[0]
     score = MaskScorer(batch, len(units), len(targets), batch_size=max(1, min(64, SCORE_ROW_TOKENS // max(1, n))),
-                       removal=f"each piece of a removed word replaced by {name} (positions kept)")
+                       removal=("removal_mask", {"mask": name}))
 
     pad = tok.pad_token_id if tok.pad_token_id is not None else masked
     baseline = torch.tensor([[pad if u is not None else t for t, u in zip(ids, position_unit)]], device=device)

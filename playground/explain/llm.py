@@ -46,7 +46,7 @@ BATCH_ROWS = 16
 MAX_LOGIT_FLOATS = 64 * 2**20
 # Gradient rows hold activations for rows x tokens; cap rows x tokens.
 GRAD_ROW_TOKENS = 4096
-REMOVAL = "word and the whitespace before it removed from the model input"
+REMOVAL = ("removal_delete", {})  # the word and the whitespace before it leave the model input
 
 
 @dataclass

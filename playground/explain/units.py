@@ -65,7 +65,7 @@ def with_units(subject: Subject, units: str = "auto") -> Subject:
     if choice not in UNIT_CHOICES:
         from ..errors import InputError
 
-        raise InputError("bad_units", "Unknown units '{units}'. Choose one of: {choices}.", units=str(units)[:20],
+        raise InputError("bad_units", units=str(units)[:20],
                          choices=", ".join(UNIT_CHOICES))
     if subject.unit_kind != "word" or choice == "word":
         return subject

@@ -93,7 +93,7 @@ def _mode(value: object) -> str | None:
         return None
     if isinstance(value, str) and value.strip().lower() in MODES:
         return value.strip().lower()
-    raise InputError("bad_mode_value", "Unknown mode '{mode}'. Choose 'chat' or 'plain'.", mode=str(value)[:40])
+    raise InputError("bad_mode_value", mode=str(value)[:40])
 
 
 def options(**given: object) -> GenerationOptions:
@@ -146,7 +146,6 @@ def resolve_mode(mode: str | None, spec: config.ModelSpec) -> str:
     if mode == "chat" and not spec.chat:
         raise InputError(
             "bad_mode",
-            "The model '{model}' has no chat template: use plain completion mode.",
             model=spec.display,
         )
     return mode
@@ -172,7 +171,7 @@ def prepare(prompt: str, mode: str, loaded: models.LoadedModel, max_chars: int =
     tok = loaded.tokenizer
     if mode == "chat":
         if not has_chat_template(loaded):
-            raise InputError("bad_mode", "The model '{model}' has no chat template: use plain completion mode.",
+            raise InputError("bad_mode",
                              model=loaded.spec.display)
         prompt_text, span = prompting.chat_text(tok, prompt)
         # The template already holds every special token; the tokenizer must not add more.
@@ -200,8 +199,6 @@ def prepare(prompt: str, mode: str, loaded: models.LoadedModel, max_chars: int =
     if len(ids) > limit:
         raise InputError(
             "prompt_too_long",
-            "The prompt comes to {n} tokens for the model ({mode} mode, template included); the limit is "
-            "{limit}. Please shorten it.",
             n=len(ids),
             limit=limit,
             mode=mode,
@@ -695,7 +692,7 @@ def subject(result: GenerationResult, loaded: models.LoadedModel | None = None) 
     log-probability of the whole output (the default) and of each output word, teacher-forced
     (:mod:`playground.explain.llm`)."""
     if not result.output_ids:
-        raise InputError("nothing_generated", "There is no generated text to explain yet: generate first.")
+        raise InputError("nothing_generated")
     loaded = _loaded_for(result, loaded)
     inp = llm.LLMInput(model_text=result.prompt_text, parts=[("prompt", *result.user_span)], output_ids=list(result.output_ids))
     return llm.subject(loaded, inp, NAME, eager=gate(loaded.spec.key).eager)
@@ -729,7 +726,7 @@ def logit_lens(result: GenerationResult, loaded: models.LoadedModel | None = Non
     loaded = _loaded_for(result, loaded)
     seq = result.sequence_ids
     if isinstance(position, bool) or not isinstance(position, (int, np.integer)) or not -len(seq) <= position < len(seq):
-        raise InputError("bad_position", "Position {position} is outside the sequence (0 to {last}).",
+        raise InputError("bad_position",
                          position=str(position)[:20], last=len(seq) - 1)
     position = int(position) % len(seq)
     top = int(min(20, max(1, top)))

@@ -140,7 +140,7 @@ def spec_for(task: str, model_key: object, profile: str | None = None, target: s
     if model_key in (None, "") and target is not None:
         usable = [s for s in config.choices_for(task, profile) if target in s.targets]
         if not usable:
-            raise InputError("model_no_target", "No model here translates into '{target}'.", target=str(target))
+            raise InputError("no_model_for_target", target=str(target))
         return usable[0]
     return models.resolve(task, model_key, profile)
 
@@ -212,7 +212,7 @@ def run(task: str, source: str, model_key: str | None, profile: str | None, opti
     source = text.clean(source, field="text")
     spec = spec_for(task, model_key, profile, target)
     if target is not None and target not in spec.targets:
-        raise InputError("model_no_target", "The model '{model}' does not translate into '{target}'.",
+        raise InputError("model_no_target",
                          model=spec.display, target=target)
     loaded = models.load(spec, progress)
     tok = loaded.tokenizer
@@ -344,7 +344,7 @@ def attention(result: Seq2SeqResult) -> Seq2SeqAttention:
     source_words = text.words(result.source_used)
     out_words, out_word_of = result.output_words()
     if not result.output_ids:
-        raise InputError("nothing_generated", "There is no generated text to explain yet: generate first.")
+        raise InputError("nothing_generated")
     n_out = len(result.output_ids)
     device = loaded.device
     if result.family == "encoder-decoder":
@@ -398,7 +398,7 @@ def subject(result: Seq2SeqResult) -> Subject:
     perturbed), and as targets the log-probability of the whole output (the default) and of each
     output word, teacher-forced (:mod:`playground.explain.llm`)."""
     if not result.output_ids:
-        raise InputError("nothing_generated", "There is no generated text to explain yet: generate first.")
+        raise InputError("nothing_generated")
     loaded = loaded_for(result)
     inp = llm.LLMInput(model_text=result.model_text, parts=[("source", *result.source_span)],
                        output_ids=list(result.output_ids), encoder_decoder=result.family == "encoder-decoder",

@@ -22,7 +22,7 @@ def check_target(target: object) -> str:
     """A supported target language code, or InputError "bad_target_language"."""
     code = str(target or "").strip().lower()
     if code not in TARGETS:
-        raise InputError("bad_target_language", "Unsupported target language '{target}'. Choose one of: {targets}.",
+        raise InputError("bad_target_language",
                          target=str(target)[:20], targets=", ".join(TARGETS))
     return code
 

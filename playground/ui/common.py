@@ -13,7 +13,7 @@ from typing import Any
 import gradio as gr
 
 from ..errors import PlaygroundError
-from .strings import EN, ZH, language, t
+from ..messages import EN, ZH, language, t
 
 log = logging.getLogger("playground.ui")
 
@@ -105,7 +105,7 @@ def guarded(fn: Callable[..., Any]) -> Callable[..., Any]:
 def attention_choices(att: Any, lang: str) -> tuple[Any, Any]:
     """Layer and head dropdown updates for an attention array (layers, heads, n, n): the last
     layer and the mean over heads selected, as the first figure shows."""
-    from .strings import t as tr
+    from ..messages import t as tr
 
     layers, heads = att.shape[0], att.shape[1]
     return (

@@ -11,10 +11,10 @@ import gradio as gr
 
 from .. import config, models, views
 from ..config import LIMITS
+from ..messages import t
 from ..tasks import generation as task
 from . import panels
 from .common import MODEL_QUEUE, attention_choices, conversion_progress, guarded, redraw_attention, request_language, stop_event
-from .strings import t
 
 EXAMPLES = [
     "Write a short poem about the sea.",

@@ -20,9 +20,9 @@ import gradio as gr
 
 from .. import api, views
 from ..explain import METHODS, UNIT_CHOICES, Option, Subject, all_options, planned_evaluations
+from ..messages import EN, t
 from ..tasks import TASKS
 from .common import MODEL_QUEUE, guarded, request_language, stop_event
-from .strings import EN, t
 
 DEFAULT = "default"  # the target value meaning "the task's default target"
 ALL = "all"
@@ -186,7 +186,8 @@ def summary_line(expl: dict[str, Any], row: int, lang: str) -> str:
         notes.append(t("explain_by_sentence", lang))
     method = METHODS.get(expl["method"])
     if expl.get("removal") and method is not None and method.needs == "scorer":  # how the perturbations remove words
-        notes.append(t("explain_removal", lang, removal=views.safe(expl["removal"], 120)))
+        how = t(expl["removal_key"], lang, **expl.get("removal_params", {})) if expl.get("removal_key") else expl["removal"]
+        notes.append(t("explain_removal", lang, removal=views.safe(how, 120)))
     if expl.get("truncated"):
         notes.append(t("explain_input_cut", lang))
     return "\n\n".join([line, *notes])

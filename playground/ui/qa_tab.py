@@ -12,10 +12,10 @@ from typing import Any
 import gradio as gr
 
 from .. import config, views
+from ..messages import t
 from ..tasks import qa
 from . import panels
 from .common import MODEL_QUEUE, attention_choices, conversion_progress, guarded, request_language
-from .strings import t
 
 # Preset question + context pairs (one dropdown fills both boxes: gr.Examples over two inputs
 # shows raw i18n markers in this Gradio). The last one has no answer in its context.

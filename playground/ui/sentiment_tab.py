@@ -11,10 +11,10 @@ from .. import config, models, views
 from ..config import LIMITS
 from ..errors import PlaygroundError
 from ..explain import METHODS
+from ..messages import EN, t
 from ..tasks import sentiment as task
 from . import panels
 from .common import MODEL_QUEUE, attention_choices, guarded, log, redraw_attention, request_language
-from .strings import EN, t
 
 EXAMPLES = [
     "I loved this movie, the acting was wonderful and the story kept me hooked until the end.",

@@ -12,10 +12,10 @@ import gradio as gr
 
 from .. import config, models, views
 from ..config import LIMITS
+from ..messages import t
 from ..tasks import seq2seq, summarization, translation
 from . import panels
 from .common import MODEL_QUEUE, conversion_progress, guarded, request_language
-from .strings import t
 
 EXAMPLES: dict[str, list[str]] = {
     "summarization": [

@@ -15,10 +15,11 @@ import torch
 from transformers.modeling_outputs import QuestionAnsweringModelOutput
 
 from playground import config, models, text
+from playground import messages as strings
 from playground.errors import InputError
 from playground.explain import METHODS
+from playground.messages import qa as strings_qa
 from playground.tasks import qa
-from playground.ui import strings, strings_qa
 
 EXTRACTIVE, GENERATIVE = "tiny-distilbert-qa", "tiny-llama"
 QUESTION = "Who designed the tower?"

@@ -92,24 +92,16 @@ def spec_for(model_key: object = None, profile: str | None = None) -> config.Mod
     return models.resolve(NAME, model_key, profile)
 
 
-_PART_MESSAGES = {
-    "question_empty": "Please enter a question.",
-    "context_empty": "Please enter a context: the text that holds the answer.",
-    "question_too_long": "The question has {n} characters; the limit is {limit}. Please shorten it.",
-    "context_too_long": "The context has {n} characters; the limit is {limit}. Please shorten it.",
-}
-
-
 def _clean_part(value: object, part: str, limit: int) -> str:
     """text.clean with the QA messages: qa_not_text, qa_{part}_empty, qa_{part}_too_long."""
     try:
         return text.clean(value, field=part, max_chars=limit)
     except InputError as exc:
         if exc.key == "input_empty":
-            raise InputError(f"qa_{part}_empty", _PART_MESSAGES[f"{part}_empty"]) from None
+            raise InputError(f"qa_{part}_empty") from None
         if exc.key == "input_too_long":
-            raise InputError(f"qa_{part}_too_long", _PART_MESSAGES[f"{part}_too_long"], n=exc.params["n"], limit=limit) from None
-        raise InputError("qa_not_text", "The question and the context must be text.") from None
+            raise InputError(f"qa_{part}_too_long", n=exc.params["n"], limit=limit) from None
+        raise InputError("qa_not_text") from None
 
 
 def validate(question: object, context: object) -> tuple[str, str]:
@@ -122,8 +114,6 @@ def validate(question: object, context: object) -> tuple[str, str]:
     if len(q.strip()) > len(c.strip()):
         raise InputError(
             "qa_question_longer",
-            "The question ({q} characters) is longer than the context ({c} characters). The context is the text "
-            "that holds the answer: put it in the context box.",
             q=len(q.strip()), c=len(c.strip()),
         )
     return q, c

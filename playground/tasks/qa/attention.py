@@ -86,7 +86,7 @@ def attention(result: QAResult) -> QAAttention:
     loaded = _loaded(result)
     if result.kind == "extractive":
         if not result.candidates:
-            raise InputError("qa_nothing_to_explain", "There is no answer span to explain: the context holds no text the model can read.")
+            raise InputError("qa_nothing_to_explain")
         si = _span_input(result, result.candidates[0])
         att = _eager_attentions(loaded, si.ids, si.token_types)
         n = len(si.ids)
@@ -99,7 +99,7 @@ def attention(result: QAResult) -> QAAttention:
     else:
         g = result.generation
         if g is None or result.question_span is None or result.context_span is None:
-            raise InputError("qa_nothing_to_explain", "There is no answer span to explain: the context holds no text the model can read.")
+            raise InputError("qa_nothing_to_explain")
         seq = g.sequence_ids
         n, n_prompt = len(seq), len(g.prompt_ids)
         offsets = g.prompt_offsets or [(0, 0)] * n_prompt

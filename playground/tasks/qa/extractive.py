@@ -45,7 +45,6 @@ def _encode_windows(loaded: models.LoadedModel, question: str, context: str) -> 
     if n_question > MAX_QUESTION_TOKENS:
         raise InputError(
             "qa_question_too_many_tokens",
-            "The question comes to {n} tokens for this model; the limit is {limit}. Please shorten it.",
             n=n_question, limit=MAX_QUESTION_TOKENS,
         )
     max_length = _max_length(loaded)

@@ -39,8 +39,6 @@ def _generative(question: str, context: str, spec: config.ModelSpec, profile: st
     if len(message) > GEN_PROMPT_CHARS:  # the prompt limit, said in QA terms
         raise InputError(
             "qa_context_too_long_model",
-            "The context has {n} characters; with this question the model '{model}' takes at most {limit}. "
-            "Shorten the context or choose an extractive model.",
             n=len(context), limit=max(0, GEN_PROMPT_CHARS - (len(message) - len(context))), model=spec.display,
         )
     loaded = models.load(spec, progress)
@@ -51,8 +49,6 @@ def _generative(question: str, context: str, spec: config.ModelSpec, profile: st
             raise
         raise InputError(
             "qa_prompt_too_long",
-            "With the question and the instructions, the context comes to {n} tokens for the model '{model}'; "
-            "the limit is {limit}. Shorten the context or choose an extractive model.",
             n=exc.params["n"], limit=exc.params["limit"], model=spec.display,
         ) from None
     stop_strings = ("\n",) if mode == "plain" else ()

@@ -98,14 +98,13 @@ def subject(result: QAResult, candidate: object = 0) -> Subject:
     if result.kind == "generative":
         g = result.generation
         if g is None or result.question_span is None or result.context_span is None or not g.output_ids:
-            raise InputError("qa_nothing_to_explain",
-                             "There is no answer span to explain: the context holds no text the model can read.")
+            raise InputError("qa_nothing_to_explain")
         parts = sorted([("question", *result.question_span), ("context", *result.context_span)], key=lambda p: p[1])
         loaded = _loaded(result)
         inp = llm.LLMInput(model_text=g.prompt_text, parts=parts, output_ids=list(g.output_ids))
         return llm.subject(loaded, inp, NAME, eager=models.gate(loaded.spec.key).eager)
     if not result.candidates:
-        raise InputError("qa_nothing_to_explain", "There is no answer span to explain: the context holds no text the model can read.")
+        raise InputError("qa_nothing_to_explain")
     index = int(Option("candidate", 0, 0, len(result.candidates) - 1, "").clamp(candidate))
     cand = result.candidates[index]
     loaded = _loaded(result)

@@ -38,6 +38,7 @@ EN: dict[str, str] = {
     "s2s_nothing_yet": "Run the model first: there is no output to explain yet.",
     "bad_target_language": "Unsupported target language '{target}'. Choose one of: {targets}.",
     "model_no_target": "The model '{model}' does not translate into '{target}'.",
+    "no_model_for_target": "No model here translates into '{target}'.",
 }
 
 ZH: dict[str, str] = {
@@ -75,4 +76,5 @@ ZH: dict[str, str] = {
     "s2s_nothing_yet": "请先运行模型：还没有可解释的输出。",
     "bad_target_language": "不支持的目标语言“{target}”。可选：{targets}。",
     "model_no_target": "模型“{model}”不能翻译成“{target}”。",
+    "no_model_for_target": "这里没有能翻译成“{target}”的模型。",
 }

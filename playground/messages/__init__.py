@@ -1,8 +1,11 @@
-"""Every text the page shows, in English and Simplified Chinese.
+"""Every user-facing text, once, in English and Simplified Chinese: the page's labels, the
+server's messages (errors, summaries, progress) and the explanation notes.
 
 Static labels reach the page through ``gr.I18n`` (the browser's language picks); messages the
-server writes (errors, result summaries, progress) are looked up here with the request's
-Accept-Language, so a Chinese browser gets Chinese errors too.
+server writes are looked up here with the request's Accept-Language, so a Chinese browser gets
+Chinese errors too. An error raised anywhere names its key (:class:`playground.errors.PlaygroundError`)
+and takes its English text from here: a message is written once. No gradio here: the API and
+the tasks use it too.
 """
 
 from __future__ import annotations
@@ -153,6 +156,8 @@ EN: dict[str, str] = {
     "explain_summary": "{method} · explains **{target}** · {evaluations} model evaluations · {seconds:.2f} s",
     "explain_by_sentence": "Explained by sentence (a long input).",
     "explain_removal": "A word is removed by: {removal}",
+    "removal_mask": "each piece of a removed word replaced by {mask} (positions kept)",
+    "removal_delete": "the word and the whitespace before it removed from the model input",
     "explain_input_cut": "The input was cut to what the model reads: only that part is explained.",
     "conv_delta": "completeness gap",
     "conv_relative_delta": "relative gap",
@@ -307,6 +312,8 @@ ZH: dict[str, str] = {
     "explain_summary": "{method} · 解释 **{target}** · 模型评估 {evaluations} 次 · {seconds:.2f} 秒",
     "explain_by_sentence": "按句子解释（输入较长）。",
     "explain_removal": "去掉一个词的方式：{removal}",
+    "removal_mask": "被去掉的词的每个子词都换成 {mask}（位置不变）",
+    "removal_delete": "从模型输入中删去这个词及其前面的空白",
     "explain_input_cut": "输入被截到模型能读的长度：只解释了这一部分。",
     "conv_delta": "完备性差距",
     "conv_relative_delta": "相对差距",
@@ -319,9 +326,10 @@ ZH: dict[str, str] = {
 
 # Each tab built later keeps its texts in its own module (same keys in both languages); they
 # join the one catalogue here, and a key may be defined once only.
-from . import strings_qa, strings_seq2seq  # noqa: E402
+from . import qa as _qa  # noqa: E402
+from . import seq2seq as _seq2seq  # noqa: E402
 
-for _extra in (strings_seq2seq, strings_qa):
+for _extra in (_seq2seq, _qa):
     assert not (set(_extra.EN) & set(EN)), f"{_extra.__name__} redefines {set(_extra.EN) & set(EN)}"
     EN.update(_extra.EN)
     ZH.update(_extra.ZH)
