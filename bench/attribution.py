@@ -10,10 +10,13 @@ per-row time measured in the same run for the same kind of row:
   (a uniform number of words removed), fresh scorer, full batches; feature ablation's rows keep
   all words but one, so its floor is measured on such rows;
 - gradient methods: one chunk of the gradient forward + backward (one target), per row, plus
-  two forward rows for IG's completeness check;
+  two forward rows for IG's completeness check; k targets: one forward and k backward passes
+  per row (a backward costs a gradient row less a forward row); gradient x input: one row at
+  batch 1;
 - attention: one eager forward (its floor is the same forward).
 
-Run:  python bench/attribution.py                 (offline models; several minutes on 2 CPU cores)
+Run:  python bench/attribution.py                 (offline models; about 40 minutes on 2 CPU cores)
+      python bench/attribution.py --tasks generation --methods integrated_gradients
       python bench/attribution.py --profile tiny  (a smoke run of the script itself)
 """
 
@@ -94,6 +97,13 @@ def per_row_costs(make: Callable[[], object], repeats: int) -> dict[str, float]:
 
     costs["gradient"] = min(grad_chunk() for _ in range(repeats))
 
+    def grad_one() -> float:  # gradient x input's single row, batch 1
+        t = time.perf_counter()
+        gradients.integrate(view, [s.default_target], [1.0], [1.0], times_input=True)
+        return time.perf_counter() - t
+
+    costs["gradient_one"] = min(grad_one() for _ in range(repeats))
+
     def forward_rows() -> float:
         t = time.perf_counter()
         gradients.values_at(view, [0.0, 1.0])
@@ -110,13 +120,16 @@ def per_row_costs(make: Callable[[], object], repeats: int) -> dict[str, float]:
     return costs
 
 
-def floor(method: str, evaluations: int, costs: dict[str, float]) -> float:
+def floor(method: str, evaluations: int, costs: dict[str, float], k: int = 1) -> float:
+    """See the module docstring; ``k`` targets cost one forward and k backward passes per row
+    (a backward: a gradient row less a forward row)."""
+    backward = max(costs["gradient"] - costs["forward"], 0.0)
     if method == "attention":
         return costs["attention"]
     if method == "integrated_gradients":
-        return (evaluations - 2) * costs["gradient"] + 2 * costs["forward"]
-    if method == "gradient_x_input":
-        return evaluations * costs["gradient"]
+        return (evaluations - 2) * (costs["forward"] + k * backward) + 2 * costs["forward"]
+    if method == "gradient_x_input":  # one row at batch 1: its backward costs a batch-1 backward
+        return costs["gradient_one"] + (k - 1) * max(costs["gradient_one"] - costs["forward"], 0.0)
     if method == "feature_ablation":
         return costs["forward"] + (evaluations - 1) * costs["drop_one"]
     return evaluations * costs["sampled"]
@@ -127,6 +140,7 @@ def main() -> None:
     ap.add_argument("--profile", default=os.environ.get("PLAYGROUND_PROFILE", "offline"))
     ap.add_argument("--repeats", type=int, default=2)
     ap.add_argument("--tasks", default="sentiment,generation,summarization,translation,qa")
+    ap.add_argument("--methods", default="", help="comma-separated; default: every registered method")
     args = ap.parse_args()
     import torch
 
@@ -144,13 +158,13 @@ def main() -> None:
         costs = per_row_costs(make, args.repeats)
         probe = make()
         targets = ["default"] + (["all"] if len(probe.targets) > 3 else [])
-        for method in METHODS:
+        for method in [m for m in METHODS if not args.methods or m in args.methods.split(",")]:
             for target in targets:
                 if target == "all" and method not in ("integrated_gradients", "gradient_x_input"):
                     continue  # perturbation methods score every target in the same rows
                 chosen = None if target == "default" else target
                 seconds, e = best(make, lambda s, m=method, c=chosen: explain(s, m, target=c), args.repeats)
-                f = floor(method, e.evaluations, costs)
+                f = floor(method, e.evaluations, costs, len(e.targets))
                 print(f"| {task} | {probe.model} | {len(probe.units)} | {method} | {target} ({len(e.targets)}) | "
                       f"{e.evaluations} | {seconds:.2f} | {f:.2f} | {seconds / max(f, 1e-9):.2f} |", flush=True)
 

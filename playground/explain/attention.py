@@ -61,23 +61,29 @@ class Attention(Method):
 
         def keep(weights: Any) -> None:
             # One layer at a time: a rollout over a long prompt keeps one (n, n) matrix, never
-            # layers x heads x n x n.
-            w = weights.detach().float().cpu().numpy() if hasattr(weights, "detach") else np.asarray(weights, dtype=float)
+            # layers x heads x n x n. In torch (float32, its threaded matmul): a rollout step is
+            # n^3, and numpy's float64 took most of the method's time on a 400-token prompt.
+            import torch
+
+            w = weights.detach().float() if hasattr(weights, "detach") else torch.as_tensor(np.asarray(weights), dtype=torch.float32)
+            w = w.cpu()
             state["heads"] = w.shape[0]
             h = min(want_head, w.shape[0] - 1)
-            w = (w.mean(axis=0) if h < 0 else w[h]).astype(np.float64)
+            w = (w.mean(dim=0) if h < 0 else w[h]).clone()
             if skip and view.sink is not None and w.shape[-1] > 1:
-                rows = np.arange(w.shape[0])
-                others = rows != view.sink if view.square else np.ones_like(rows, dtype=bool)
+                others = torch.arange(w.shape[0]) != view.sink if view.square else torch.ones(w.shape[0], dtype=torch.bool)
                 w[others, view.sink] = 0.0
-                w[others] /= np.maximum(w[others].sum(axis=-1, keepdims=True), 1e-12)
+                w[others] /= w[others].sum(dim=-1, keepdim=True).clamp_min(1e-12)
             layer = state["n"]
             state["n"] += 1
             if want_layer >= 0:
                 if layer <= want_layer:  # past the last layer: the last one stays
                     state["acc"] = w
             elif view.square:
-                state["acc"] = _rollout_step(state["acc"], w)
+                n = w.shape[-1]
+                step = 0.5 * w + 0.5 * torch.eye(n)  # the residual connection carries half the signal
+                step /= step.sum(dim=-1, keepdim=True)
+                state["acc"] = step if state["acc"] is None else step @ state["acc"]
             else:
                 state["acc"] = w if state["acc"] is None else state["acc"] + w
 
@@ -85,6 +91,7 @@ class Attention(Method):
         n_layers, matrix = state["n"], state["acc"]
         if matrix is None:
             raise RuntimeError("the model returned no attention weights")
+        matrix = matrix.double().numpy()
         if want_layer >= 0:
             shown = f"layer {min(want_layer, n_layers - 1)}"
         elif view.square:

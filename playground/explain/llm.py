@@ -45,7 +45,7 @@ BATCH_ROWS = 16
 # The kept logits of one batch are rows x output positions x vocabulary floats; cap them.
 MAX_LOGIT_FLOATS = 64 * 2**20
 # Gradient rows hold activations for rows x tokens; cap rows x tokens.
-GRAD_ROW_TOKENS = 4096
+GRAD_ROW_TOKENS = 2048  # also keeps one chunk short, so Stop answers within a second or two
 REMOVAL = ("removal_delete", {})  # the word and the whitespace before it leave the model input
 
 

@@ -19,12 +19,13 @@ from typing import Any
 import gradio as gr
 
 from .. import api, views
-from ..explain import METHODS, UNIT_CHOICES, Option, Subject, all_options, planned_evaluations
+from ..explain import METHODS, UNIT_CHOICES, Option, Subject, all_options, estimate_seconds, planned_evaluations
 from ..messages import EN, t
 from ..tasks import TASKS
 from .common import MODEL_QUEUE, guarded, request_language, stop_event
 
 DEFAULT = "default"  # the target value meaning "the task's default target"
+ESTIMATE_NOTICE_S = 5.0  # jobs expected to take longer show their estimate first
 ALL = "all"
 
 
@@ -277,6 +278,12 @@ def wire(c: Controls, views_: dict[str, ResultView], subject_of: Callable[[dict[
         units = data[c.units] or UNIT_CHOICES[0]
         planned = {m: planned_evaluations(subject, m, options, target, units) if m in METHODS else 1 for m in names}
         steps = _progress(progress, lang, planned)
+        # Anything expected to take over a few seconds says so first (planned rows x the
+        # measured cost of a row on this model), with Stop beside it.
+        expected = [estimate_seconds(subject, m, options, target, units) for m in names if m in METHODS]
+        seconds = sum(e for e in expected if e is not None)
+        if seconds > ESTIMATE_NOTICE_S:
+            gr.Info(t("estimate_notice", lang, seconds=seconds, rows=sum(planned.values())), duration=min(30, seconds))
         results: dict[str, dict[str, Any]] = {}
         for name in names:
             if not results:

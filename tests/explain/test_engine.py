@@ -372,3 +372,29 @@ def test_attention_scores_are_the_pooled_rollout_row(subject_factory) -> None:
     assert skipped.row().sum() == pytest.approx(1.0)
     one = explain(subject, "attention", {"attention_layer": 1, "attention_head": 2, "skip_sink": 0})
     assert one.extras["shown"] == "layer 1" and one.extras["head"] == 2
+
+
+@pytest.mark.parametrize(("method", "options"), [("lime", {"lime_samples": 5000}),
+                                                 ("integrated_gradients", {"ig_steps": 256})])
+def test_stop_ends_a_running_job_between_batches(subject_factory, method: str, options: dict) -> None:
+    """Stop pressed while a long job runs: the job ends at its next batch with Stopped, long
+    before its plan (the model is then free for the next request)."""
+    import threading
+
+    from playground.explain import Stopped
+
+    subject = subject_factory("I loved this movie, the acting was wonderful and the story kept me hooked until the end.")
+    if method == "integrated_gradients":
+        subject.gradient.max_rows = 4  # several chunks, so there is a "between"
+    stop = threading.Event()
+    seen: list[float] = []
+
+    def progress(fraction: float, _name: str) -> None:
+        seen.append(fraction)
+        stop.set()  # the user presses Stop as soon as the job shows progress
+
+    with pytest.raises(Stopped):
+        explain(subject, method, options, progress=progress, stop=stop)
+    assert seen and max(seen) < 0.5  # it ended early, not after running its plan
+    after = explain(subject, "feature_ablation")  # the same model answers the next request
+    assert after.evaluations == len(subject.units) + 1

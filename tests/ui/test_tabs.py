@@ -18,7 +18,7 @@ from playground.ui import common
 
 XSS = "<img src=x onerror=alert(1)>"
 
-PACKAGE = Path(__file__).resolve().parent.parent / "playground"
+PACKAGE = Path(__file__).resolve().parents[2] / "playground"
 SOURCE = "\n".join(p.read_text(encoding="utf-8") for p in sorted(PACKAGE.rglob("*.py")))
 
 
