@@ -183,8 +183,11 @@ def _vocab(model: Any) -> int:
 
 
 def _pick_logprobs(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-    logp = torch.log_softmax(logits.float(), dim=-1)
-    return logp.gather(2, target.view(1, -1, 1).expand(logits.shape[0], -1, -1)).squeeze(-1)
+    """log p(target) at each position: the target's logit less the log-sum-exp, without the
+    rows x positions x vocabulary log-softmax tensor (262k columns for Gemma)."""
+    logits = logits.float()
+    picked = logits.gather(2, target.view(1, -1, 1).expand(logits.shape[0], -1, -1)).squeeze(-1)
+    return picked - torch.logsumexp(logits, dim=-1)
 
 
 def _decoder_logprobs(counting: _Counting, prompts: list[list[int]], output_ids: list[int], pad_id: int,
