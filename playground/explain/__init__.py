@@ -17,7 +17,7 @@ import numpy as np
 from .. import messages
 from ..errors import InputError
 from .attention import Attention
-from .base import Explanation, Method, Option, Progress, Stopped, Subject, Target, Unit
+from .base import ROW_SECONDS, Explanation, Method, Option, Progress, Stopped, Subject, Target, Unit
 from .feature_ablation import FeatureAblation
 from .gradient_x_input import GradientXInput
 from .integrated_gradients import IntegratedGradients
@@ -94,9 +94,11 @@ def estimate_seconds(subject: Subject, method: str, options: dict[str, object] |
     rows = m.evaluations(s, m.resolve(options), k)
     k_key = k if m.needs == "gradients" else 1
     per_row = _ROW_SECONDS.get((s.model, m.needs, k_key))
-    if per_row is None and s.score is not None and (s.score.row_seconds or s.score.stats.evaluated):
-        per_row = s.score.row_seconds or s.score.stats.seconds / s.score.stats.evaluated
-        if m.needs == "gradients":
+    if per_row is None and s.score is not None:
+        # A batched row's cost on this model, measured by any job; before any, the one row the
+        # Subject ran at batch 1 (an overestimate: batches run several times faster per row).
+        per_row = ROW_SECONDS.get(s.model) or s.score.row_seconds
+        if per_row is not None and m.needs == "gradients":
             per_row *= 1 + 2 * k
     return None if per_row is None else float(rows * per_row)
 

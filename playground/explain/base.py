@@ -105,6 +105,12 @@ class ScoreStats:
     seconds: float = 0.0
 
 
+# Seconds per model row of a batched scorer, by model (a running mean over full batches of every
+# job on it): what time estimates multiply the planned rows by.
+ROW_SECONDS: dict[str, float] = {}
+_FULL_BATCH = 8  # batches at least this big say what a row costs in a method's run
+
+
 class MaskScorer:
     """The task's batched scorer over keep-masks.
 
@@ -129,6 +135,7 @@ class MaskScorer:
         self.stop: threading.Event | None = None
         self.counts_rows = counts_rows  # False for a view over another scorer, which counts them
         self.row_seconds: float | None = None  # one row's measured cost (see probe)
+        self.cost_key = ""  # the model, for ROW_SECONDS
 
     def __call__(self, masks: np.ndarray | Sequence[Sequence[bool]]) -> np.ndarray:
         m = np.asarray(masks, dtype=bool).reshape(-1, self.n_units)
@@ -142,7 +149,12 @@ class MaskScorer:
                 if self.stop is not None and self.stop.is_set():
                     raise Stopped()
                 chunk = todo_keys[i : i + self.batch_size]
+                t0 = time.perf_counter()
                 out = np.asarray(self.batch_fn(np.stack([rows[k] for k in chunk])), dtype=np.float64)
+                if self.cost_key and self.counts_rows and len(chunk) >= _FULL_BATCH:
+                    per_row = (time.perf_counter() - t0) / len(chunk)
+                    before = ROW_SECONDS.get(self.cost_key)
+                    ROW_SECONDS[self.cost_key] = per_row if before is None else 0.8 * before + 0.2 * per_row
                 out = out.reshape(len(chunk), self.n_targets)
                 for k, row in zip(chunk, out):
                     self.cache[k] = row
@@ -166,8 +178,10 @@ class MaskScorer:
         """The target values on the unperturbed input, run once to measure what a row costs
         (``row_seconds``, for time estimates) and then forgotten, so every method's
         ``evaluations`` counts the rows it ran itself."""
+        ones = np.ones((1, self.n_units), dtype=bool)
+        values = self.batch_fn(ones)  # the first call pays one-time costs (allocation, kernels)
         started = time.perf_counter()
-        values = self.batch_fn(np.ones((1, self.n_units), dtype=bool))
+        self.batch_fn(ones)
         self.row_seconds = time.perf_counter() - started
         return np.asarray(values, dtype=np.float64).reshape(-1)
 
@@ -187,6 +201,7 @@ class MaskScorer:
                             counts_rows=False)
         coarse.stats = self.stats  # one account of the model rows, whatever the units
         coarse.row_seconds = self.row_seconds
+        coarse.cost_key = self.cost_key
         return coarse
 
 

@@ -87,6 +87,7 @@ def subject(loaded: Any, *, task: str, ids: list[int], position_unit: list[int |
 
     attention = AttentionView(each_layer=each_layer, target_rows=target_rows, column_unit=list(position_unit), square=True,
                               sink=0)
+    score.cost_key = loaded.spec.display
     if units:
         score.probe()  # the measured cost of a row, for time estimates
     return Subject(task=task, model=loaded.spec.display, units=units, targets=targets, score=score, gradient=gradient,

@@ -386,6 +386,7 @@ def subject(loaded: Any, inp: LLMInput, task: str, *, eager: Callable[[], contex
     attention = AttentionView(each_layer=each_layer, target_rows=target_rows, column_unit=column_unit, square=square,
                               sink=sink, kind=kind)
 
+    score.cost_key = loaded.spec.display
     full = score.probe() if len(template.units) else None
     whole = float(full[0]) if full is not None else None
     targets = [Target("output", "".join(out_texts).strip(), whole)] + [
