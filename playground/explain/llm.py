@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import contextlib
 import inspect
+import math
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -45,7 +46,14 @@ BATCH_ROWS = 16
 # The kept logits of one batch are rows x output positions x vocabulary floats; cap them.
 MAX_LOGIT_FLOATS = 64 * 2**20
 # Gradient rows hold activations for rows x tokens; cap rows x tokens.
-GRAD_ROW_TOKENS = 2048  # also keeps one chunk short, so Stop answers within a second or two
+GRAD_ROW_TOKENS = 1024
+# Tokens per scoring batch (at least MIN_ROWS rows): a batch of long prompts stays short in time,
+# so Stop, checked between batches, answers within a second or two (a 400-token prompt on Gemma-
+# 3-270M is ~0.3 s per row on 2 CPU cores); short prompts still batch 16 rows.
+SCORE_ROW_TOKENS = 1536
+MIN_ROWS = 4
+STOP_SECONDS = 2.0  # the longest a batch should take (see subject())
+BATCHED_ROW = 0.55
 REMOVAL = ("removal_delete", {})  # the word and the whitespace before it leave the model input
 
 
@@ -282,7 +290,9 @@ def subject(loaded: Any, inp: LLMInput, task: str, *, eager: Callable[[], contex
     sums = _word_sums(token_word, len(out_words))
     n_targets = 1 + len(out_words)
     counting = _Counting(model)
-    rows_cap = max(1, min(BATCH_ROWS, MAX_LOGIT_FLOATS // max(1, len(output_ids) * _vocab(model))))
+    n_tokens = len(tok(inp.model_text, add_special_tokens=inp.encoder_decoder)["input_ids"]) + len(output_ids)
+    rows_cap = max(1, min(BATCH_ROWS, MAX_LOGIT_FLOATS // max(1, len(output_ids) * _vocab(model)),
+                          max(MIN_ROWS, SCORE_ROW_TOKENS // max(1, n_tokens))))
 
     def encode(t: str) -> list[int]:
         if inp.encoder_decoder:
@@ -388,6 +398,14 @@ def subject(loaded: Any, inp: LLMInput, task: str, *, eager: Callable[[], contex
 
     score.cost_key = loaded.spec.display
     full = score.probe() if len(template.units) else None
+    if score.row_seconds:
+        # Stop is checked between batches: keep one batch under STOP_SECONDS on this model. A
+        # batched row costs about BATCHED_ROW of a lone one (Gemma-3-270M, 2 CPU cores: 0.37 s
+        # vs 0.69 s); a gradient row about two batched rows. Powers of two, so that small
+        # timing noise rarely changes the batches.
+        fit = max(1, int(STOP_SECONDS / (BATCHED_ROW * score.row_seconds)))
+        score.batch_size = max(1, min(score.batch_size, max(MIN_ROWS, 2 ** int(math.log2(fit)))))
+        gradient.max_rows = max(1, min(gradient.max_rows, 2 ** int(math.log2(max(1, fit // 2)))))
     whole = float(full[0]) if full is not None else None
     targets = [Target("output", "".join(out_texts).strip(), whole)] + [
         Target(f"word:{j}", w.text, None if full is None else float(full[1 + j])) for j, w in enumerate(out_words)
