@@ -24,17 +24,23 @@ from .base import Method, Option, Subject
 
 def rollout(att: np.ndarray) -> np.ndarray:
     """(layers, heads, n, n) attention -> (n, n) rollout over layers, heads averaged."""
+    import torch
+
     out = None
-    for layer in att.mean(axis=1):
-        out = _rollout_step(out, layer)
+    for layer in torch.as_tensor(np.asarray(att), dtype=torch.float64).mean(dim=1):
+        out = rollout_step(out, layer)
     assert out is not None
-    return out
+    return out.numpy()
 
 
-def _rollout_step(acc: np.ndarray | None, layer: np.ndarray) -> np.ndarray:
-    n = layer.shape[-1]
-    a = 0.5 * layer + 0.5 * np.eye(n)  # the residual connection carries half the signal
-    a = a / a.sum(axis=-1, keepdims=True)
+def rollout_step(acc: Any, layer: Any) -> Any:
+    """One layer of rollout on torch tensors (torch's threaded matmul: a step is n^3, and
+    numpy's float64 took most of the method's time on a 400-token prompt; the method runs it
+    in float32)."""
+    import torch
+
+    a = 0.5 * layer + 0.5 * torch.eye(layer.shape[-1], dtype=layer.dtype)  # the residual connection carries half the signal
+    a = a / a.sum(dim=-1, keepdim=True)
     return a if acc is None else a @ acc
 
 
@@ -61,8 +67,7 @@ class Attention(Method):
 
         def keep(weights: Any) -> None:
             # One layer at a time: a rollout over a long prompt keeps one (n, n) matrix, never
-            # layers x heads x n x n. In torch (float32, its threaded matmul): a rollout step is
-            # n^3, and numpy's float64 took most of the method's time on a 400-token prompt.
+            # layers x heads x n x n.
             import torch
 
             w = weights.detach().float() if hasattr(weights, "detach") else torch.as_tensor(np.asarray(weights), dtype=torch.float32)
@@ -80,10 +85,7 @@ class Attention(Method):
                 if layer <= want_layer:  # past the last layer: the last one stays
                     state["acc"] = w
             elif view.square:
-                n = w.shape[-1]
-                step = 0.5 * w + 0.5 * torch.eye(n)  # the residual connection carries half the signal
-                step /= step.sum(dim=-1, keepdim=True)
-                state["acc"] = step if state["acc"] is None else step @ state["acc"]
+                state["acc"] = rollout_step(state["acc"], w)
             else:
                 state["acc"] = w if state["acc"] is None else state["acc"] + w
 

@@ -27,6 +27,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import PlaygroundError
+from ..scoring import ScoreStats
 
 Progress = Callable[[float, str], None]  # (fraction done, what is running)
 
@@ -93,16 +94,6 @@ class Option:
 
 
 SEED = Option("seed", default=0, minimum=0, maximum=2**31 - 1, label="opt_seed")
-
-
-@dataclass
-class ScoreStats:
-    """What a scorer did: rows asked for, rows the model actually ran, forward calls, time."""
-
-    requested: int = 0
-    evaluated: int = 0
-    calls: int = 0
-    seconds: float = 0.0
 
 
 # Seconds per model row of a batched scorer, by model (a running mean over full batches of every

@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 
 from .base import SEED, Method, Option, Subject
+from .shap_text import on_masks, one_unit
 
 
 class KernelShap(Method):
@@ -34,13 +35,8 @@ class KernelShap(Method):
         n = len(subject.units)
         before = score.stats.evaluated
         if n == 1:
-            full, empty = score(np.array([[True], [False]]))[:, targets]
-            return (full - empty).reshape(-1, 1), score.stats.evaluated - before, {"exact": True}, {}
-
-        def f(x: np.ndarray) -> np.ndarray:
-            return score(np.asarray(x) > 0.5)[:, targets]
-
-        explainer = shap.KernelExplainer(f, np.zeros((1, n)))
+            return one_unit(score, targets), score.stats.evaluated - before, {"exact": True}, {}
+        explainer = shap.KernelExplainer(on_masks(score, targets), np.zeros((1, n)))
         state = np.random.get_state()
         np.random.seed(opts["seed"])  # KernelExplainer draws its coalitions from numpy's global RNG
         try:

@@ -6,11 +6,24 @@ a time). One budget (``shap_evals``) serves every target. One unit: its exact Sh
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 
-from .base import SEED, Method, Option, Subject
+from .base import SEED, MaskScorer, Method, Option, Subject
+
+
+def on_masks(score: MaskScorer, targets: list[int]) -> Callable[[np.ndarray], np.ndarray]:
+    """The scorer as shap calls a model: float 0/1 coalition rows -> the explained targets."""
+    return lambda x: score(np.asarray(x) > 0.5)[:, targets]
+
+
+def one_unit(score: MaskScorer, targets: list[int]) -> np.ndarray:
+    """With one player the Shapley value is exactly f(unit) - f(nothing): two rows, and no
+    sampling (shap's text clustering fails on a single feature)."""
+    full, empty = score(np.array([[True], [False]]))[:, targets]
+    return (full - empty).reshape(-1, 1)
 
 
 def clustering(subject: Subject) -> np.ndarray:
@@ -42,14 +55,9 @@ class Shap(Method):
         n = len(subject.units)
         before = score.stats.evaluated
         if n == 1:
-            full, empty = score(np.array([[True], [False]]))[:, targets]
-            return (full - empty).reshape(-1, 1), score.stats.evaluated - before, {"exact": True}, {}
-
-        def f(x: np.ndarray) -> np.ndarray:
-            return score(np.asarray(x) > 0.5)[:, targets]
-
+            return one_unit(score, targets), score.stats.evaluated - before, {"exact": True}, {}
         masker = shap.maskers.Partition(np.zeros((1, n)), clustering=clustering(subject))
-        explainer = shap.Explainer(f, masker, algorithm="partition")
+        explainer = shap.Explainer(on_masks(score, targets), masker, algorithm="partition")
         # shap breaks ties in its coalition queue with numpy's global RNG: seed it for this call
         # (and put it back) so the same input gives the same explanation.
         state = np.random.get_state()

@@ -9,7 +9,7 @@ import dataclasses
 import re
 
 from ..text import Span
-from .base import AttentionView, GradientView, Subject, Unit
+from .base import AttentionView, Subject, Unit
 
 UNIT_CHOICES = ("auto", "word", "sentence")
 # "auto" explains by sentence above this many words (and at least 3 sentences).
@@ -99,4 +99,3 @@ def coarsen(subject: Subject, groups: list[list[int]]) -> Subject:
 
 
 __all__ = ["AUTO_SENTENCE_WORDS", "UNIT_CHOICES", "coarsen", "merge_within_pieces", "sentence_groups", "with_units"]
-_ = GradientView  # re-exported type for readers of coarsen()

@@ -19,9 +19,8 @@ sub-word pieces (Chinese grouped by jieba, byte pieces joined).
 
 from __future__ import annotations
 
-import contextlib
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -316,26 +315,6 @@ def _pool(att: np.ndarray, row_word: list[int | None], n_rows: int, col_word: li
     return np.moveaxis(group_rows(moved, row_word, n_rows, how="mean"), 0, 2)
 
 
-@contextlib.contextmanager
-def _each_layer_attention(model: Any, keep: Callable[[torch.Tensor], None]) -> Iterator[bool]:
-    """Hand each decoder layer's attention weights to ``keep`` as the layer computes them, so only
-    the slices we show are kept: a prompt of n tokens otherwise holds layers x heads x n x n floats
-    at once (about 0.8 GB for SmolLM2-135M at n = 850). Yields False (nothing hooked: the caller
-    asks for ``output_attentions``) where the layers are not found."""
-    layers = [m for name, m in model.named_modules() if name.endswith("self_attn") and ".layers." in name]
-
-    def hook(_module: Any, _args: Any, output: Any) -> None:
-        if isinstance(output, tuple) and len(output) > 1 and isinstance(output[1], torch.Tensor):
-            keep(output[1])
-
-    handles = [m.register_forward_hook(hook) for m in layers]
-    try:
-        yield bool(handles)
-    finally:
-        for h in handles:
-            h.remove()
-
-
 def attention(result: Seq2SeqResult) -> Seq2SeqAttention:
     """Cross, encoder and decoder self-attention of ``result`` in words, from one eager forward
     (teacher-forced over the output it wrote)."""
@@ -365,15 +344,15 @@ def attention(result: Seq2SeqResult) -> Seq2SeqAttention:
         parts: list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]] = []
 
         def keep(weights: torch.Tensor) -> None:
-            w = weights[0].float()
+            w = weights.float()  # (heads, rows, columns) of one layer
             parts.append((w[:, first:, :n_prompt].cpu(), w[:, :n_prompt, :n_prompt].cpu(), w[:, first:, first + 1 :].cpu()))
 
         with models.gate(loaded.spec.key).eager(), torch.inference_mode(), models.eager_attention(model), \
-                models.guard_oom(), _each_layer_attention(model, keep) as hooked:
+                models.guard_oom(), llm.each_layer_hooks(model, keep) as hooked:
             out = model(input_ids=torch.tensor([seq], device=device), output_attentions=not hooked, use_cache=False)
         if not hooked:
             for a in out.attentions:
-                keep(a)
+                keep(a[0])
         cross, enc, dec = (torch.stack([p[k] for p in parts]).numpy() for k in range(3))
     n_src, n_ow = len(source_words), len(out_words)
     # Decoder self-attention columns are the output tokens 0..n-2 as inputs (the last one is never read).

@@ -299,7 +299,9 @@ def test_layer_hooks_give_the_same_attention_as_output_attentions(monkeypatch) -
     def nothing_hooked(model, keep):
         yield False
 
-    monkeypatch.setattr(seq2seq, "_each_layer_attention", nothing_hooked)
+    from playground.explain import llm
+
+    monkeypatch.setattr(llm, "each_layer_hooks", nothing_hooked)  # the one per-layer hook helper
     plain = seq2seq.attention(r)
     for kind in seq2seq.KINDS:
         assert np.array_equal(hooked.view(kind)[0], plain.view(kind)[0]), kind
