@@ -27,7 +27,7 @@ def rollout(att: np.ndarray) -> np.ndarray:
     import torch
 
     out = None
-    for layer in torch.as_tensor(np.asarray(att), dtype=torch.float64).mean(dim=1):
+    for layer in torch.from_numpy(np.array(att, dtype=np.float64)).mean(dim=1):  # a copy: att may be read-only
         out = rollout_step(out, layer)
     assert out is not None
     return out.numpy()
