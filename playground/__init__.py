@@ -8,16 +8,21 @@ from .api import (
     ENDPOINTS,
     generate,
     generate_explain,
+    generate_explain_all,
     qa,
     qa_explain,
+    qa_explain_all,
     sentiment,
     sentiment_explain,
     sentiment_explain_all,
     summarize,
     summarize_explain,
+    summarize_explain_all,
     translate,
     translate_explain,
+    translate_explain_all,
 )
 
-__all__ = ["ENDPOINTS", "generate", "generate_explain", "qa", "qa_explain", "sentiment", "sentiment_explain",
-           "sentiment_explain_all", "summarize", "summarize_explain", "translate", "translate_explain"]
+__all__ = ["ENDPOINTS", "generate", "generate_explain", "generate_explain_all", "qa", "qa_explain", "qa_explain_all",
+           "sentiment", "sentiment_explain", "sentiment_explain_all", "summarize", "summarize_explain",
+           "summarize_explain_all", "translate", "translate_explain", "translate_explain_all"]

@@ -10,6 +10,14 @@ Every ``*_explain`` endpoint answers with one schema (:meth:`playground.explain.
 "evaluations", "seconds", "options", "convergence", ..., "result": the task's own output}``.
 Method names are the same for every task: ``attention``, ``gradient_x_input``,
 ``integrated_gradients``, ``feature_ablation``, ``lime``, ``shap``, ``kernel_shap``.
+
+How far to trust it: every explanation carries ``"faithfulness"`` (comprehensiveness and
+sufficiency per k % and as AOPC, the deletion and insertion curves, each against the mean of
+random orders, the word removal used, and what the metrics cost: ``evaluations``, ``seconds``;
+see :mod:`playground.explain.faithfulness`) and ``"stability"`` (deterministic, or for a
+sampled method whether its budget settled and how well two independent runs agree). Each task's
+``*_explain_all`` endpoint runs several methods on one input and adds ``"agreement"``: pairwise
+Spearman and top-5 overlap of their word scores, and the pairs that disagree on the top words.
 """
 
 from __future__ import annotations
@@ -18,7 +26,8 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
-from .explain import METHODS, Progress, Subject, explain, methods_for
+from .errors import InputError
+from .explain import METHODS, Progress, Subject, agreement_of, explain, get_method, methods_for
 from .tasks import generation as _generation
 from .tasks import qa as _qa
 from .tasks import sentiment as _sentiment
@@ -86,21 +95,56 @@ def sentiment_explain(text: str, method: str = "integrated_gradients", target: s
     return out
 
 
-def sentiment_explain_all(text: str, target: str = "predicted", units: str = "auto", **options: Any) -> dict[str, Any]:
-    """Every method on one text; the methods share one scorer, so a perturbation that two of
-    them ask for runs once.
+def method_list(methods: object = "") -> list[str] | None:
+    """``"lime, shap"`` or ``["lime", "shap"]`` -> the registered names in registry order;
+    empty -> None (every method). An unknown name is an InputError."""
+    if methods is None or (isinstance(methods, str) and not methods.strip()):
+        return None
+    names = methods.split(",") if isinstance(methods, str) else list(methods)  # type: ignore[call-overload]
+    chosen = {get_method(n).name for n in names if str(n).strip()}
+    if not chosen:
+        raise InputError("bad_method", name="", names=", ".join(METHODS))
+    return [name for name in METHODS if name in chosen]
+
+
+def explain_all(subject: Subject, methods: list[str] | None = None, options: dict[str, Any] | None = None,
+                target: object = None, units: str = "auto", progress: Callable[[str], Progress] | None = None,
+                stop: threading.Event | None = None) -> dict[str, Any]:
+    """Several methods (default: every method the Subject supports) on one Subject, which they
+    share with its scorer (a perturbation two of them ask for runs once), and how far they agree:
+    ``{"explanations": {method: explanation}, "agreement": ...}``. ``progress(method)`` gives
+    each method's progress callback."""
+    names = [m for m in (methods or methods_for(subject)) if m in methods_for(subject)] or methods_for(subject)
+    results = {name: explain_subject(subject, name, options, target=target, units=units,
+                                     progress=progress(name) if progress else None, stop=stop) for name in names}
+    return {"explanations": results, "agreement": agreement_of(results)}
+
+
+def sentiment_explain_all(text: str, target: str = "predicted", units: str = "auto", methods: str = "",
+                          ig_steps: int | None = None, lime_samples: int | None = None, shap_evals: int | None = None,
+                          seed: int | None = None, kernel_shap_samples: int | None = None) -> dict[str, Any]:
+    """Explain the sentiment of a text with several methods, and how far they agree.
 
     Args:
         text: the text to classify and explain.
         target: "predicted", a class name or "all".
         units: "auto", "word" or "sentence".
+        methods: comma-separated method names ("" for every method).
+        ig_steps: Integrated Gradients' steps.
+        lime_samples: LIME's samples.
+        shap_evals: SHAP's evaluations.
+        seed: the sampling methods' seed.
+        kernel_shap_samples: KernelSHAP's coalitions.
 
     Returns:
-        ``{"explanations": {method: explanation}}``.
+        ``{"explanations": {method: explanation}, "agreement", "result"}``.
     """
     subject = _sentiment.subject(text)
-    return {"explanations": {name: explain_subject(subject, name, options, target=target, units=units)
-                             for name in methods_for(subject)}}
+    out = explain_all(subject, method_list(methods), _budgets(ig_steps, lime_samples, shap_evals, kernel_shap_samples,
+                                                              seed), target=target, units=units)
+    out["result"] = {"label": subject.targets[subject.default_target].label,
+                     "scores": {t.label: t.value for t in subject.targets}, "model": subject.model}
+    return out
 
 
 # ---- Generation -------------------------------------------------------------------------------
@@ -162,6 +206,39 @@ def generate_explain(prompt: str, method: str = "feature_ablation", model: str =
     return out
 
 
+def generate_explain_all(prompt: str, model: str = "", mode: str = "", max_new_tokens: int = 16,
+                         temperature: float = 0.0, seed: int = _GEN.seed, target: str = "output", units: str = "auto",
+                         methods: str = "", ig_steps: int | None = None, lime_samples: int | None = None,
+                         shap_evals: int | None = None, kernel_shap_samples: int | None = None) -> dict[str, Any]:
+    """Generate, then explain the output with several methods, and how far they agree.
+
+    Args:
+        prompt: the prompt.
+        model: a model key ("" for the default).
+        mode: "chat", "plain" or "".
+        max_new_tokens: tokens to generate (1-256).
+        temperature: 0 is greedy.
+        seed: the sampling seed (and the sampling methods' seed).
+        target: "output", "word:i" or "all".
+        units: "auto", "word" or "sentence".
+        methods: comma-separated method names ("" for every method).
+        ig_steps: Integrated Gradients' steps.
+        lime_samples: LIME's samples.
+        shap_evals: SHAP's evaluations.
+        kernel_shap_samples: KernelSHAP's coalitions.
+
+    Returns:
+        ``{"explanations": {method: explanation}, "agreement", "result"}``.
+    """
+    chosen = method_list(methods)
+    result = _generation.generate(prompt, model_key=model or None, mode=mode or None, max_new_tokens=max_new_tokens,
+                                  temperature=temperature, seed=seed)
+    opts = _budgets(ig_steps, lime_samples, shap_evals, kernel_shap_samples, seed)
+    out = explain_all(_generation.subject(result), chosen, opts, target=target, units=units)
+    out["result"] = result.to_dict()
+    return out
+
+
 # ---- Summarization and translation ------------------------------------------------------------
 
 _SUM = {name: o.default for name, o in _summarization.BOUNDS.items()}
@@ -214,6 +291,36 @@ def summarize_explain(text: str, method: str = "feature_ablation", model: str = 
     return out
 
 
+def summarize_explain_all(text: str, model: str = "", max_new_tokens: int = 40, target: str = "output",
+                          units: str = "auto", methods: str = "", ig_steps: int | None = None,
+                          lime_samples: int | None = None, shap_evals: int | None = None, seed: int | None = None,
+                          kernel_shap_samples: int | None = None) -> dict[str, Any]:
+    """Summarize, then explain the summary with several methods, and how far they agree.
+
+    Args:
+        text: the text to summarize.
+        model: a model key ("" for the default).
+        max_new_tokens: at most this many tokens.
+        target: "output", "word:i" or "all".
+        units: "auto", "word" or "sentence".
+        methods: comma-separated method names ("" for every method).
+        ig_steps: Integrated Gradients' steps.
+        lime_samples: LIME's samples.
+        shap_evals: SHAP's evaluations.
+        seed: the sampling methods' seed.
+        kernel_shap_samples: KernelSHAP's coalitions.
+
+    Returns:
+        ``{"explanations": {method: explanation}, "agreement", "result"}``.
+    """
+    chosen = method_list(methods)
+    result = _summarization.summarize(text, model or None, max_new_tokens=max_new_tokens, min_new_tokens=0)
+    opts = _budgets(ig_steps, lime_samples, shap_evals, kernel_shap_samples, seed)
+    out = explain_all(_seq2seq.subject(result), chosen, opts, target=target, units=units)
+    out["result"] = result.to_dict()
+    return out
+
+
 def translate(text: str, target: str = "zh", model: str = "", max_new_tokens: int = _TR["max_new_tokens"]) -> dict[str, Any]:
     """Translate English into Chinese, French or German.
 
@@ -259,6 +366,37 @@ def translate_explain(text: str, target: str = "zh", method: str = "feature_abla
     out["result"] = result.to_dict()
     words = [row for row, t in zip(out["matrix"], out["targets"]) if t["label"].startswith("word:")]
     out["alignment"] = _seq2seq.alignment(words) if words else []
+    return out
+
+
+def translate_explain_all(text: str, target: str = "zh", model: str = "", max_new_tokens: int = _TR["max_new_tokens"],
+                          explain_target: str = "output", units: str = "auto", methods: str = "",
+                          ig_steps: int | None = None, lime_samples: int | None = None, shap_evals: int | None = None,
+                          seed: int | None = None, kernel_shap_samples: int | None = None) -> dict[str, Any]:
+    """Translate, then explain the translation with several methods, and how far they agree.
+
+    Args:
+        text: the English text.
+        target: the language, "zh", "fr" or "de".
+        model: a model key ("" for the default).
+        max_new_tokens: at most this many tokens.
+        explain_target: "output", "word:i" or "all".
+        units: "auto", "word" or "sentence".
+        methods: comma-separated method names ("" for every method).
+        ig_steps: Integrated Gradients' steps.
+        lime_samples: LIME's samples.
+        shap_evals: SHAP's evaluations.
+        seed: the sampling methods' seed.
+        kernel_shap_samples: KernelSHAP's coalitions.
+
+    Returns:
+        ``{"explanations": {method: explanation}, "agreement", "result"}``.
+    """
+    chosen = method_list(methods)
+    result = _translation.translate(text, target, model or None, max_new_tokens=max_new_tokens)
+    opts = _budgets(ig_steps, lime_samples, shap_evals, kernel_shap_samples, seed)
+    out = explain_all(_seq2seq.subject(result), chosen, opts, target=explain_target, units=units)
+    out["result"] = result.to_dict()
     return out
 
 
@@ -313,17 +451,56 @@ def qa_explain(question: str, context: str, method: str = "", model: str = "", t
     return out
 
 
+def qa_explain_all(question: str, context: str, model: str = "", target: str = "", units: str = "auto",
+                   methods: str = "", ig_steps: int | None = None, lime_samples: int | None = None,
+                   shap_evals: int | None = None, seed: int | None = None,
+                   kernel_shap_samples: int | None = None) -> dict[str, Any]:
+    """Answer, then explain the answer with several methods, and how far they agree.
+
+    Args:
+        question: the question.
+        context: the context.
+        model: a model key ("" for the default).
+        target: "span" / "" (the default), "start", "end", "output", "word:i" or "all".
+        units: "auto", "word" or "sentence".
+        methods: comma-separated method names ("" for every method).
+        ig_steps: Integrated Gradients' steps.
+        lime_samples: LIME's samples.
+        shap_evals: SHAP's evaluations.
+        seed: the sampling methods' seed.
+        kernel_shap_samples: KernelSHAP's coalitions.
+
+    Returns:
+        ``{"explanations": {method: explanation}, "agreement", "result"}``.
+    """
+    chosen = method_list(methods)
+    result = _qa.answer(question, context, model or None)
+    if str(target or "").strip().lower() in ("span", "log_prob"):
+        target = ""
+    opts = _budgets(ig_steps, lime_samples, shap_evals, kernel_shap_samples, seed)
+    out = explain_all(_qa.subject(result), chosen, opts, target=target or None, units=units)
+    for expl in out["explanations"].values():
+        expl["kind"] = result.kind
+    out["result"] = result.to_dict()
+    return out
+
+
 ENDPOINTS: dict[str, Callable[..., dict[str, Any]]] = {
     "sentiment": sentiment,
     "sentiment_explain": sentiment_explain,
+    "sentiment_explain_all": sentiment_explain_all,
     "generate": generate,
     "generate_explain": generate_explain,
+    "generate_explain_all": generate_explain_all,
     "summarize": summarize,
     "summarize_explain": summarize_explain,
+    "summarize_explain_all": summarize_explain_all,
     "translate": translate,
     "translate_explain": translate_explain,
+    "translate_explain_all": translate_explain_all,
     "qa": qa,
     "qa_explain": qa_explain,
+    "qa_explain_all": qa_explain_all,
 }
 
 
@@ -338,4 +515,4 @@ def warm_up() -> None:
         logging.getLogger(__name__).warning("warm-up failed", exc_info=True)
 
 
-__all__ = ["ENDPOINTS", "METHODS", "explain_subject", *ENDPOINTS, "sentiment_explain_all", "warm_up"]
+__all__ = ["ENDPOINTS", "METHODS", "explain_all", "explain_subject", "method_list", *ENDPOINTS, "warm_up"]

@@ -4,10 +4,12 @@ code (``playground.models.load``). Nothing is downloaded and no model hub is nee
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -116,9 +118,9 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networki
                  "--disable-sync"]
 
 
-@pytest.fixture
-def app_page(app_url: str):
-    """A fresh page of the app in headless Chromium (English, 1280 x 1800, 2-minute timeouts)."""
+@contextlib.contextmanager
+def open_page(app_url: str, locale: str = "en-US", height: int = 1800) -> Iterator[Any]:
+    """A fresh page of the app in headless Chromium (1280 wide, 2-minute timeouts) in ``locale``."""
     if not os.path.exists(CHROMIUM):
         pytest.fail(f"Chromium is missing at {CHROMIUM}: install it (apt-get install chromium)")
     from playwright.sync_api import sync_playwright
@@ -126,9 +128,16 @@ def app_page(app_url: str):
     with sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         try:
-            page = browser.new_page(locale="en-US", viewport={"width": 1280, "height": 1800})
+            page = browser.new_page(locale=locale, viewport={"width": 1280, "height": height})
             page.set_default_timeout(120_000)
             page.goto(app_url)
             yield page
         finally:
             browser.close()
+
+
+@pytest.fixture
+def app_page(app_url: str):
+    """A fresh page of the app in headless Chromium (English, 1280 x 1800, 2-minute timeouts)."""
+    with open_page(app_url) as page:
+        yield page

@@ -98,8 +98,12 @@ def test_sentiment_explain_errors() -> None:
 def test_sentiment_explain_all() -> None:
     out = playground.sentiment_explain_all(TEXT, ig_steps=8, lime_samples=40, shap_evals=40)
     json.dumps(out, allow_nan=False)
-    assert set(out) == {"explanations"}
+    assert set(out) == {"explanations", "agreement", "result"}
     assert set(out["explanations"]) == set(METHODS)
+    assert out["agreement"]["methods"] == list(METHODS)
+    row = out["agreement"]["rows"][0]
+    assert row["target"] == out["result"]["label"]
+    assert [row["spearman"][i][i] for i in range(len(METHODS))] == [1.0] * len(METHODS)
     tokens = None
     for name, e in out["explanations"].items():
         assert EXPLAIN_KEYS <= set(e)
@@ -108,6 +112,36 @@ def test_sentiment_explain_all() -> None:
         tokens = tokens or e["words"]
         assert e["words"] == tokens  # all methods explain the same words
     assert out["explanations"]["lime"]["options"]["lime_samples"] == 40
+    for e in out["explanations"].values():
+        f = e["faithfulness"]
+        assert f["removal_key"] == "removal_mask" and [r["target"] for r in f["rows"]] == [e["target"]]
+        assert {"comprehensiveness", "sufficiency", "deletion", "insertion", "curves"} <= set(f["rows"][0])
+        assert e["stability"]["kind"] in ("sampled", "deterministic")
+    some = playground.sentiment_explain_all(TEXT, methods="shap, attention", shap_evals=40)
+    assert list(some["explanations"]) == ["attention", "shap"] and some["agreement"]["methods"] == ["attention", "shap"]
+    with pytest.raises(InputError) as err:
+        playground.sentiment_explain_all(TEXT, methods="lime,nonsense")
+    assert err.value.key == "bad_method"
+
+
+@pytest.mark.parametrize("call", [
+    lambda: playground.generate_explain_all("Hello there", model="tiny-llama", max_new_tokens=3,
+                                            methods="feature_ablation,gradient_x_input"),
+    lambda: playground.summarize_explain_all("The council approved a bridge over the river today.", model="tiny-bart",
+                                             max_new_tokens=4, methods="feature_ablation,attention"),
+    lambda: playground.translate_explain_all("The weather is nice today.", "zh", model="tiny-marian", max_new_tokens=4,
+                                             methods="feature_ablation,gradient_x_input"),
+    lambda: playground.qa_explain_all("Who designed the tower?", "The tower was designed by Gustave Eiffel.",
+                                      model="tiny-distilbert-qa", methods="feature_ablation,attention"),
+], ids=["generate", "summarize", "translate", "qa"])
+def test_every_task_has_an_all_methods_endpoint_with_agreement(call) -> None:
+    out = json.loads(json.dumps(call(), allow_nan=False))
+    assert set(out) == {"explanations", "agreement", "result"}
+    names = list(out["explanations"])
+    assert len(names) == 2 and out["agreement"]["methods"] == names
+    for e in out["explanations"].values():
+        assert e["faithfulness"]["rows"] and e["stability"]["converged"] in (True, False)
+    assert len(out["agreement"]["rows"]) == len(out["explanations"][names[0]]["targets"])
 
 
 def test_offsets_index_the_normalised_text() -> None:

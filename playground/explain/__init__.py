@@ -16,6 +16,8 @@ import numpy as np
 
 from .. import messages
 from ..errors import InputError
+from . import faithfulness as faith
+from .agreement import of_explanations as agreement_of
 from .attention import Attention
 from .base import ROW_SECONDS, Explanation, Method, Option, Progress, Stopped, Subject, Target, Unit
 from .feature_ablation import FeatureAblation
@@ -32,7 +34,8 @@ METHODS: dict[str, Method] = {
 }
 
 __all__ = ["METHODS", "UNIT_CHOICES", "Explanation", "Method", "Option", "Stopped", "Subject", "Target", "Unit",
-           "all_options", "estimate_seconds", "explain", "get_method", "methods_for", "planned_evaluations", "select_targets"]
+           "agreement_of", "all_options", "estimate_seconds", "explain", "get_method", "is_sampled", "methods_for",
+           "planned_evaluations", "planned_metrics", "select_targets", "stability"]
 
 
 def get_method(name: object) -> Method:
@@ -83,11 +86,11 @@ _ROW_SECONDS: dict[tuple[str, str, int], float] = {}
 
 
 def estimate_seconds(subject: Subject, method: str, options: dict[str, object] | None = None, target: object = None,
-                     units: str = "auto") -> float | None:
-    """Planned evaluations x measured seconds per evaluation, or None when nothing has been
-    measured on this model yet. Before any job has run on it, the one row that building the
-    Subject scored stands in: a gradient row costs about a forward and, per explained target,
-    a backward of about two forwards."""
+                     units: str = "auto", metrics: bool = True) -> float | None:
+    """Planned evaluations x measured seconds per evaluation (plus the faithfulness metrics'
+    rows, with ``metrics``), or None when nothing has been measured on this model yet. Before
+    any job has run on it, the one row that building the Subject scored stands in: a gradient
+    row costs about a forward and, per explained target, a backward of about two forwards."""
     m = get_method(method)
     s = with_units(subject, units)
     k = len(select_targets(s, target))
@@ -100,7 +103,42 @@ def estimate_seconds(subject: Subject, method: str, options: dict[str, object] |
         per_row = ROW_SECONDS.get(s.model) or s.score.row_seconds
         if per_row is not None and m.needs == "gradients":
             per_row *= 1 + 2 * k
-    return None if per_row is None else float(rows * per_row)
+    if per_row is None:
+        return None
+    seconds = rows * per_row
+    if metrics and s.score is not None:
+        # The faithfulness metrics run on the scorer: a scorer row's cost.
+        scorer_row = ROW_SECONDS.get(s.model) or s.score.row_seconds or per_row
+        seconds += faith.planned_rows(s.score, k) * scorer_row
+    return float(seconds)
+
+
+def planned_metrics(subject: Subject, target: object = None, units: str = "auto") -> int:
+    """Model rows the faithfulness metrics of one explanation will add at most."""
+    s = with_units(subject, units)
+    return faith.planned_rows(s.score, len(select_targets(s, target))) if s.score is not None else 0
+
+
+def is_sampled(method: Method) -> bool:
+    """A method whose result depends on a random seed (LIME, SHAP, KernelSHAP)."""
+    return any(o.name == "seed" for o in method.options)
+
+
+def stability(method: Method, convergence: dict[str, Any]) -> dict[str, Any]:
+    """How far the ranking would move if the method ran again: for a sampled method, whether its
+    budget settled and how well two independent runs agree (its ``convergence``); the others
+    give the same scores every time (Integrated Gradients: ``converged`` when its completeness gap
+    is under 10 % of the explained difference)."""
+    if is_sampled(method):
+        keys = ("converged", "stopped_by", "half_spearman", "seed_spearman", "samples", "exact")
+        out = {"kind": "sampled", **{k: convergence[k] for k in keys if k in convergence}}
+        if convergence.get("exact"):
+            out.update(converged=True, seed_spearman=1.0)
+        return out
+    converged = True
+    if "relative_delta" in convergence:
+        converged = bool(convergence["relative_delta"] <= 0.1)
+    return {"kind": "deterministic", "converged": converged, "seed_spearman": 1.0}
 
 
 def planned_evaluations(subject: Subject, method: str, options: dict[str, object] | None = None,
@@ -117,12 +155,15 @@ def _removal(removal: tuple[str, dict[str, Any]]) -> dict[str, Any]:
 
 
 def explain(subject: Subject, method: str, options: dict[str, object] | None = None, target: object = None,
-            units: str = "auto", progress: Progress | None = None, stop: threading.Event | None = None) -> Explanation:
+            units: str = "auto", progress: Progress | None = None, stop: threading.Event | None = None,
+            metrics: bool = True) -> Explanation:
     """Run one method on ``subject`` for the chosen targets (see :func:`select_targets`) over
     words or sentences (``units``: "word", "sentence", or "auto": sentences for long inputs).
     Options are clamped to the method's bounds; ``progress`` gets (fraction, method) as model
     rows run; ``stop`` (set by a Stop button) ends the job between two batches (raises
-    :class:`Stopped`)."""
+    :class:`Stopped`). With ``metrics`` the result carries its faithfulness (extras
+    ``"faithfulness"``, :mod:`.faithfulness`, on the same scorer and word removal); it always
+    carries its ``"stability"``."""
     m = get_method(method)
     s = with_units(subject, units)
     if not m.supports(s):
@@ -132,10 +173,11 @@ def explain(subject: Subject, method: str, options: dict[str, object] | None = N
     chosen = select_targets(s, target)
     opts = m.resolve(options)
     planned = max(1, m.evaluations(s, opts, len(chosen)))
+    metric_rows = faith.planned_rows(s.score, len(chosen)) if metrics and s.score is not None else 0
 
     def report(rows: int) -> None:
         if progress is not None:
-            progress(min(1.0, rows / planned), m.name)
+            progress(min(1.0, rows / (planned + metric_rows)), m.name)
 
     if s.score is not None:
         s.score.stop = stop
@@ -147,19 +189,25 @@ def explain(subject: Subject, method: str, options: dict[str, object] | None = N
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # sklearn / shap chatter about convergence and versions
             matrix, evaluations, convergence, extras = m.run(s, chosen, opts, stop)
+        seconds = time.perf_counter() - started
+        matrix = np.nan_to_num(np.asarray(matrix, dtype=np.float64), nan=0.0, posinf=0.0, neginf=0.0)
+        matrix = matrix.reshape(len(chosen), len(s.units))
+        metrics_out = None
+        if metrics and s.score is not None:
+            after = s.score.stats.evaluated
+            s.score.progress = lambda done: report(planned + done - after)
+            metrics_out = faith.faithfulness(s.score, matrix, chosen, [s.targets[i].label for i in chosen])
+            metrics_out.update(_removal(s.score.removal))
     finally:
         if s.score is not None:
             s.score.progress, s.score.stop = None, None
         s.notes.pop("on_rows", None)
-    seconds = time.perf_counter() - started
     if evaluations:
         key = (s.model, m.needs, len(chosen) if m.needs == "gradients" else 1)
         per_row = seconds / evaluations
         _ROW_SECONDS[key] = per_row if key not in _ROW_SECONDS else 0.5 * (_ROW_SECONDS[key] + per_row)
     if progress is not None:
         progress(1.0, m.name)
-    matrix = np.nan_to_num(np.asarray(matrix, dtype=np.float64), nan=0.0, posinf=0.0, neginf=0.0)
-    matrix = matrix.reshape(len(chosen), len(s.units))
     notes = {k: v for k, v in s.notes.items() if not callable(v)}
     return Explanation(
         task=s.task, method=m.name, model=s.model, units=list(s.units), targets=[s.targets[i] for i in chosen],
@@ -168,5 +216,7 @@ def explain(subject: Subject, method: str, options: dict[str, object] | None = N
         extras={"planned_evaluations": planned,
                 # How a word is taken out: said where words were taken out (not for gradients or attention).
                 **(_removal(s.score.removal) if m.needs == "scorer" and s.score is not None else {}),
-                **notes, **extras},
+                **notes, **extras,
+                "stability": stability(m, convergence),
+                **({"faithfulness": metrics_out} if metrics_out is not None else {})},
     )

@@ -70,6 +70,7 @@ def build(i18n: gr.I18n, profile: str) -> None:
     controls = panels.controls(i18n, "gen", "target_output", method=panels.default_method(task.NAME),
                                target=panels.ALL)
     view = panels.result_view(i18n, lambda kind: f"gen-attr-{kind}", {"prompt": "highlight_label"})
+    trust_panel = panels.trust_view(i18n, "gen")
 
     gr.Markdown(i18n("gen_attention_heading"))
     with gr.Row():
@@ -176,7 +177,7 @@ def build(i18n: gr.I18n, profile: str) -> None:
     prompt.submit(run, gen_inputs, gen_outputs, **common)
     stop_btn.click(stop_h, None, None, queue=False, api_visibility="private")
     step.change(show_step, [result_state, step], [step_line, step_plot], queue=False, api_visibility="private")
-    panels.wire(controls, {"": view}, subject_of, [result_state, model])
+    panels.wire(controls, {"": view}, subject_of, [result_state, model], trust_panel=trust_panel)
     att_btn.click(attention_h, [result_state, model], [att_state, att_layer, att_head, att_plot], **common)
     for control in (att_mode, att_layer, att_head):
         control.change(redraw_attention, [att_state, att_mode, att_layer, att_head], att_plot, queue=False, api_visibility="private")

@@ -11,6 +11,7 @@ method by name: a new method in the registry shows up in every tab with its opti
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -18,8 +19,18 @@ from typing import Any
 
 import gradio as gr
 
-from .. import api, views
-from ..explain import METHODS, UNIT_CHOICES, Option, Subject, all_options, estimate_seconds, planned_evaluations
+from .. import api, trust, views
+from ..explain import (
+    METHODS,
+    UNIT_CHOICES,
+    Option,
+    Subject,
+    agreement_of,
+    all_options,
+    estimate_seconds,
+    planned_evaluations,
+    planned_metrics,
+)
 from ..messages import EN, t
 from ..tasks import TASKS
 from .common import MODEL_QUEUE, guarded, request_language, stop_event
@@ -59,6 +70,7 @@ class Controls:
     stop: gr.Button
     default_key: str  # message key of the default target's name in this tab
     multi: bool = False
+    run_all: gr.Button | None = None  # one-method panels: "Explain with all methods"
 
     @property
     def inputs(self) -> list[gr.components.Component]:
@@ -88,8 +100,10 @@ def controls(i18n: gr.I18n, prefix: str, default_key: str, *, multi: bool = Fals
                 options[o.name] = _option_control(i18n, o)
     with gr.Row():
         run = gr.Button(i18n("btn_explain" if multi else "btn_attribute"), variant="primary", elem_id=f"{prefix}-attribute")
+        run_all = None if multi else gr.Button(i18n("btn_explain_all_methods"), variant="secondary",
+                                               elem_id=f"{prefix}-explain-all")
         stop = gr.Button(i18n("btn_stop"), variant="stop", elem_id=f"{prefix}-stop-explain")
-    return Controls(chooser, target_c, units, options, run, stop, default_key, multi)
+    return Controls(chooser, target_c, units, options, run, stop, default_key, multi, run_all)
 
 
 @dataclass
@@ -136,6 +150,65 @@ def result_view(i18n: gr.I18n, ids: Callable[[str], str], parts: dict[str, str],
     bars = gr.Plot(label=i18n("bars_label"), elem_id=ids("bars"))
     matrix = gr.Plot(label=i18n("explain_matrix"), visible=False, elem_id=ids("matrix"))
     return ResultView(gr.State(None), line, row, highlights, bars, matrix, note)
+
+
+@dataclass
+class TrustView:
+    """The "How far to trust this" panel: ``state`` holds ``{"key", "results": {method: dict},
+    "agreement"}`` for one input (the methods run on it so far), so a second method run on the
+    same input joins the first, and choosing another target redraws without a model call."""
+
+    state: gr.State
+    row: gr.Dropdown
+    text: gr.Markdown
+    faith: gr.Plot
+    agreement: gr.Plot
+    curves: gr.Plot
+
+    @property
+    def outputs(self) -> list[gr.components.Component]:
+        return [self.state, self.row, *self.shown]
+
+    @property
+    def shown(self) -> list[gr.components.Component]:
+        return [self.text, self.faith, self.agreement, self.curves]
+
+
+def trust_view(i18n: gr.I18n, prefix: str) -> TrustView:
+    """The panel's components; element ids ``{prefix}-trust-text``, ``-trust-faith``,
+    ``-trust-agreement``, ``-trust-curves``, ``-trust-row``."""
+    with gr.Accordion(i18n("trust_heading_short"), open=True, elem_id=f"{prefix}-trust"):
+        gr.Markdown(i18n("trust_help"))
+        row = gr.Dropdown([], label=i18n("trust_row"), visible=False, allow_custom_value=True, elem_id=f"{prefix}-trust-row")
+        text = gr.Markdown(i18n("trust_empty"), elem_id=f"{prefix}-trust-text")
+        with gr.Row():
+            faith = gr.Plot(label=i18n("trust_fig_faith_short"), elem_id=f"{prefix}-trust-faith")
+            agreement = gr.Plot(label=i18n("trust_fig_agreement_short"), elem_id=f"{prefix}-trust-agreement")
+        curves = gr.Plot(label=i18n("trust_fig_curves_short"), elem_id=f"{prefix}-trust-curves")
+    return TrustView(gr.State(None), row, text, faith, agreement, curves)
+
+
+def render_trust_row(state: dict[str, Any] | None, row: Any, lang: str) -> list[Any]:
+    """Values for ``TrustView.shown`` for target row ``row``."""
+    if not state or not state.get("results"):
+        return [t("trust_empty", lang), None, None, None]
+    i = int(row) if row not in (None, "") else 0
+    results, agreement = state["results"], state["agreement"]
+    return [trust.summary(results, i, lang, agreement), trust.faithfulness_figure(results, i, lang),
+            trust.agreement_figure(agreement, i, lang), trust.curves_figure(results, i, lang)]
+
+
+def render_trust(before: dict[str, Any] | None, key: str, results: dict[str, dict[str, Any]], lang: str) -> list[Any]:
+    """Values for ``TrustView.outputs`` after ``results`` ran on the input named ``key``: they join
+    the methods run before on the same input (same texts, model, targets and units)."""
+    merged = dict(before["results"]) if before and before.get("key") == key else {}
+    merged.update(results)
+    merged = {m: merged[m] for m in METHODS if m in merged}  # registry order
+    state = {"key": key, "results": merged, "agreement": agreement_of(merged)}
+    targets = trust.targets_of(merged)
+    row_u = gr.update(choices=[(target_name(x, lang), i) for i, x in enumerate(targets)], value=0,
+                      visible=len(targets) > 1)
+    return [state, row_u, *render_trust_row(state, 0, lang)]
 
 
 # ---- rendering --------------------------------------------------------------------------------
@@ -252,31 +325,46 @@ def _progress(progress: gr.Progress, lang: str, planned: dict[str, int]) -> Call
 
 
 def wire(c: Controls, views_: dict[str, ResultView], subject_of: Callable[[dict[Any, Any], str], Subject],
-         sources: Sequence[gr.components.Component], *, extra: Callable[[dict[str, Any], str], list[Any]] | None = None,
+         sources: Sequence[gr.components.Component], *, trust_panel: TrustView | None = None,
+         extra: Callable[[dict[str, Any], str], list[Any]] | None = None,
          extra_outputs: Sequence[gr.components.Component] = ()) -> Callable[[Any], Any]:
     """Connect the controls to the views. ``views_`` maps a method to its view (several: the
     Sentiment tab's one panel per method) or has the one key "" (one view, whichever method).
     ``subject_of(values, lang)`` builds the Subject from the values of ``sources`` (raise a
     PlaygroundError to say what is missing); ``extra(expl, lang)`` gives values for
-    ``extra_outputs`` (the translation's alignment). Returns ``then(event)``, which runs the same
-    explanation after another event succeeds (the Sentiment tab's "explain with all methods")."""
+    ``extra_outputs`` (the translation's alignment); ``trust_panel`` shows how far to trust the
+    methods run on the input. Returns ``then(event)``, which runs the same explanation after
+    another event succeeds (the Sentiment tab's "explain with all methods")."""
     single = "" in views_
-    outputs = [c.target] + [o for v in views_.values() for o in v.outputs] + list(extra_outputs)
-    inputs = {*sources, *c.inputs}
+    trust_outputs = trust_panel.outputs if trust_panel is not None else []
+    outputs = [c.target] + [o for v in views_.values() for o in v.outputs] + list(extra_outputs) + trust_outputs
+    inputs = {*sources, *c.inputs, *([trust_panel.state] if trust_panel is not None else [])}
 
     @guarded
     def run(data: dict, request: gr.Request, progress: gr.Progress = gr.Progress()) -> list[Any]:
+        return explain_with(data, request, progress, every=False)
+
+    @guarded
+    def run_all(data: dict, request: gr.Request, progress: gr.Progress = gr.Progress()) -> list[Any]:
+        return explain_with(data, request, progress, every=True)
+
+    def explain_with(data: dict, request: gr.Request, progress: gr.Progress, every: bool) -> list[Any]:
         lang = request_language((request,), {})
         stop = stop_event(request)
         stop.clear()
         chosen = data[c.method]
-        names = [m for m in METHODS if m in (chosen or [])] if c.multi else [str(chosen or next(iter(METHODS)))]
+        if every:
+            names = list(METHODS)
+        else:
+            names = [m for m in METHODS if m in (chosen or [])] if c.multi else [str(chosen or next(iter(METHODS)))]
         options = {name: data[comp] for name, comp in c.options.items()}
         subject = subject_of(data, lang)
         labels = {x.label for x in subject.targets}
         target = data[c.target] if data[c.target] in labels | {ALL} else None  # None: the default
         units = data[c.units] or UNIT_CHOICES[0]
-        planned = {m: planned_evaluations(subject, m, options, target, units) if m in METHODS else 1 for m in names}
+        # The method's rows and its faithfulness metrics' (the random orders' rows are shared).
+        planned = {m: planned_evaluations(subject, m, options, target, units) + planned_metrics(subject, target, units)
+                   if m in METHODS else 1 for m in names}
         steps = _progress(progress, lang, planned)
         # Anything expected to take over a few seconds says so first (planned rows x the
         # measured cost of a row on this model), with Stop beside it.
@@ -292,11 +380,16 @@ def wire(c: Controls, views_: dict[str, ResultView], subject_of: Callable[[dict[
                                                 progress=steps(name), stop=stop)
             steps.finished(name)  # type: ignore[attr-defined]
         out: list[Any] = [gr.update(choices=target_choices(subject, lang, c.default_key), value=target or DEFAULT)]
+        # A one-view panel shows the chosen method (after "all methods" too); the others, each its own.
+        shown = str(chosen) if single and str(chosen) in results else names[0]
         for key, view in views_.items():
-            expl = results.get(names[0] if single else key)
+            expl = results.get(shown if single else key)
             out += render(view, expl, subject.texts, lang) if expl is not None else view.empty(t("not_run", lang))
         if extra is not None:
-            out += extra(results[names[0]], lang)
+            out += extra(results[shown], lang)
+        if trust_panel is not None:
+            key = json.dumps([subject.task, subject.model, subject.texts, target, units], sort_keys=True, default=str)
+            out += render_trust(data[trust_panel.state], key, results, lang)
         return out
 
     def stop_h(request: gr.Request) -> None:
@@ -304,7 +397,15 @@ def wire(c: Controls, views_: dict[str, ResultView], subject_of: Callable[[dict[
 
     common = dict(concurrency_id=MODEL_QUEUE, concurrency_limit=1, api_visibility="private")
     c.run.click(run, inputs, outputs, **common)
+    if c.run_all is not None:
+        c.run_all.click(run_all, inputs, outputs, **common)
     c.stop.click(stop_h, None, None, queue=False, api_visibility="private")
+    if trust_panel is not None:
+        def redraw_trust(state: dict | None, row: Any, request: gr.Request) -> list[Any]:
+            return render_trust_row(state, row, request_language((request,), {}))
+
+        trust_panel.row.change(redraw_trust, [trust_panel.state, trust_panel.row], trust_panel.shown, queue=False,
+                               api_visibility="private")
     for view in views_.values():
         def redraw(state: dict | None, row: Any, request: gr.Request, view: ResultView = view) -> list[Any]:
             return render_row(view, state, row, request_language((request,), {}))
@@ -317,5 +418,6 @@ def wire(c: Controls, views_: dict[str, ResultView], subject_of: Callable[[dict[
     return then
 
 
-__all__ = ["ALL", "DEFAULT", "Controls", "ResultView", "controls", "default_method", "render", "render_row",
-           "result_view", "summary_line", "target_choices", "target_name", "wire"]
+__all__ = ["ALL", "DEFAULT", "Controls", "ResultView", "TrustView", "controls", "default_method", "render",
+           "render_row", "render_trust", "result_view", "summary_line", "target_choices", "target_name", "trust_view",
+           "wire"]

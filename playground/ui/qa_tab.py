@@ -161,6 +161,7 @@ def build(i18n: gr.I18n, profile: str) -> None:
 
     view = panels.result_view(i18n, lambda kind: f"qa-attr-{kind}",
                               {"question": "qa_attr_question", "context": "qa_attr_context"}, note=outside_note)
+    trust_panel = panels.trust_view(i18n, "qa")
 
     # ---- handlers ------------------------------------------------------------------------
 
@@ -234,5 +235,5 @@ def build(i18n: gr.I18n, profile: str) -> None:
     for control in (att_mode, att_layer, att_head):
         control.change(_attention_figure, [att_state, att_mode, att_layer, att_head], att_plot, queue=False,
                        api_visibility="private")
-    panels.wire(controls, {"": view}, subject_of, [result_state])
+    panels.wire(controls, {"": view}, subject_of, [result_state], trust_panel=trust_panel)
     preset.change(fill_example, preset, [question, context], queue=False, api_visibility="private")

@@ -93,6 +93,7 @@ def build(i18n: gr.I18n, profile: str) -> None:
                     result_views[name] = panels.result_view(
                         i18n, lambda kind, name=name: f"{'summary' if kind == 'line' else kind}-{name}",
                         {"text": "highlight_label"}, title=f"method_{name}")
+    trust_panel = panels.trust_view(i18n, "sentiment")
 
     # ---- handlers: call playground.*, turn results into component values -------------------
 
@@ -122,7 +123,7 @@ def build(i18n: gr.I18n, profile: str) -> None:
     def subject_of(data: dict, lang: str) -> Any:
         return task.subject(data[text], profile)
 
-    explain_after = panels.wire(controls, result_views, subject_of, [text])
+    explain_after = panels.wire(controls, result_views, subject_of, [text], trust_panel=trust_panel)
     classify_outputs = [summary, probs, att_state, layer, head, att_plot, controls.target]
     common = dict(concurrency_id=MODEL_QUEUE, concurrency_limit=1, api_visibility="private")
 

@@ -106,6 +106,7 @@ def _build(task: str, i18n: gr.I18n, profile: str) -> None:
     controls = panels.controls(i18n, p, "target_output", method=panels.default_method(task), target=panels.ALL)
     view = panels.result_view(i18n, lambda kind: f"{p}-attr-{kind}", {"source": "s2s_highlight"})
     align_plot = gr.Plot(label=i18n("tr_alignment"), elem_id=f"{p}-alignment", visible=task == "translation")
+    trust_panel = panels.trust_view(i18n, p)
 
     # ---- handlers ------------------------------------------------------------------------
 
@@ -179,7 +180,8 @@ def _build(task: str, i18n: gr.I18n, profile: str) -> None:
     kind.change(attention_h, [result_state, kind], [att_state, layer, head, att_plot], **common)
     for control in (layer, head):
         control.change(redraw, [att_state, kind, layer, head], att_plot, queue=False, api_visibility="private")
-    panels.wire(controls, {"": view}, subject_of, [result_state], extra=alignment, extra_outputs=[align_plot])
+    panels.wire(controls, {"": view}, subject_of, [result_state], trust_panel=trust_panel, extra=alignment,
+                extra_outputs=[align_plot])
     if target is not None:
         def models_for_target(code: str, current: str):
             keys = _model_choices(task, profile, code)

@@ -1,0 +1,169 @@
+"""How faithful an explanation is to the model: take out the words it ranks highest and see
+whether the explained value moves (ERASER's comprehensiveness and sufficiency, DeYoung et al.,
+2020; the deletion and insertion curves of RISE, Petsiuk et al., 2018), against random orders.
+
+Everything runs on the task's batched scorer (:class:`~.base.MaskScorer`) with the same word
+removal the perturbation methods use, so masks another method already asked for cost nothing,
+and one model row scores every target at once (for generated text, one teacher-forced pass per
+perturbed input scores every output word). The random orders depend only on the number of
+units, so they are shared by every method explained on the same input.
+
+For a target with value f on the whole input, and an order of the units (most important first):
+
+- comprehensiveness at k %: f(input) - f(input without the top k % of units); higher is better;
+- sufficiency at k %: f(input) - f(only the top k % of units); lower is better;
+- AOPC: their mean over k in :data:`KS`;
+- the deletion curve: f as the top units are taken out one share at a time (falls fast: good);
+  the insertion curve: f as the top units are put back into an empty input (rises fast: good).
+
+Each number comes with the same number for random orders (their mean), so it reads "better than
+random by ...". Units of the target's value: a probability (sentiment), a logit (extractive QA
+spans) or a log-probability (generated text).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from typing import Any
+
+import numpy as np
+
+from .base import MaskScorer
+
+KS = (1, 5, 10, 20, 50)  # percent of the units taken out (or kept)
+RANDOM_ORDERS = 5
+RANDOM_SEED = 20240917  # fixed: the random orders are the same for every method on one input
+_ALL_POINTS_UP_TO = 12  # curves at every count up to this many units; beyond, on a grid
+_GRID = 10  # grid steps of the curves on longer inputs
+
+
+def k_counts(n: int) -> dict[int, int]:
+    """How many units "the top k %" is, per k: at least one, at most all."""
+    return {k: min(n, max(1, math.ceil(k * n / 100))) for k in KS}
+
+
+def curve_counts(n: int) -> list[int]:
+    """The numbers of units taken out (deletion) or put back (insertion) where the curves are
+    measured: every count on short inputs; else a grid plus the counts of :data:`KS`."""
+    if n <= _ALL_POINTS_UP_TO:
+        return list(range(n + 1))
+    grid = {round(i * n / _GRID) for i in range(_GRID + 1)}
+    return sorted(grid | set(k_counts(n).values()) | {0, n})
+
+
+def ranking(scores: np.ndarray) -> np.ndarray:
+    """Units from the highest score to the lowest; ties in input order (deterministic)."""
+    return np.argsort(-np.asarray(scores, dtype=float), kind="stable")
+
+
+def random_orders(n: int, count: int = RANDOM_ORDERS) -> np.ndarray:
+    rng = np.random.default_rng(RANDOM_SEED + n)
+    return np.stack([rng.permutation(n) for _ in range(count)]) if n else np.zeros((count, 0), dtype=int)
+
+
+def _masks(order: np.ndarray, counts: list[int], n: int) -> tuple[np.ndarray, np.ndarray]:
+    """Deletion masks (the first ``m`` units of ``order`` out) and insertion masks (only they
+    in), one per count."""
+    deletion = np.ones((len(counts), n), dtype=bool)
+    insertion = np.zeros((len(counts), n), dtype=bool)
+    for i, m in enumerate(counts):
+        deletion[i, order[:m]] = False
+        insertion[i, order[:m]] = True
+    return deletion, insertion
+
+
+def planned_rows(score: MaskScorer, n_rows: int, orders: int = RANDOM_ORDERS) -> int:
+    """Model rows the metrics will add at most: the random orders' masks not yet scored (they
+    are shared across methods) and two curves per explained target."""
+    n = score.n_units
+    counts = curve_counts(n)
+    missing = set()
+    for order in random_orders(n, orders):
+        for masks in _masks(order, counts, n):
+            missing.update(row.tobytes() for row in masks if row.tobytes() not in score.cache)
+    # The ends (nothing taken out, everything taken out) are scored once for every order.
+    return len(missing) + n_rows * max(0, 2 * (len(counts) - 2))
+
+
+def _auc(fractions: np.ndarray, values: np.ndarray) -> float:
+    """Area under a curve over the share of units (0..1), trapezoids."""
+    if len(fractions) < 2:
+        return float(values[0]) if len(values) else 0.0
+    return float(np.sum((fractions[1:] - fractions[:-1]) * (values[1:] + values[:-1]) / 2))
+
+
+def _rounded(values: np.ndarray) -> list[float]:
+    return [round(float(v), 6) for v in values]
+
+
+def faithfulness(score: MaskScorer, matrix: np.ndarray, targets: list[int], labels: list[str],
+                 orders: int = RANDOM_ORDERS) -> dict[str, Any]:
+    """The metrics of each row of ``matrix`` (row i explains target ``targets[i]``, named
+    ``labels[i]``), as a JSON-friendly dict: ``{"ks", "random_orders", "removal", "evaluations",
+    "seconds", "rows": [{"target", "comprehensiveness", "sufficiency", "deletion", "insertion",
+    "curves", "effect"}]}``. ``evaluations`` and ``seconds`` are what the metrics added (masks
+    already scored by the method are free)."""
+    started = time.perf_counter()
+    before = score.stats.evaluated
+    n = score.n_units
+    matrix = np.asarray(matrix, dtype=float).reshape(len(targets), n)
+    counts = curve_counts(n)
+    where = {m: i for i, m in enumerate(counts)}
+    ks = k_counts(n)
+    rand = random_orders(n, orders)
+    # Every mask of every order in one call: the scorer batches them and runs each once.
+    method_orders = [ranking(row) for row in matrix]
+    blocks = [_masks(order, counts, n) for order in [*method_orders, *rand]]
+    values = score(np.concatenate([np.concatenate(pair) for pair in blocks]))
+    per_order = values.reshape(len(blocks), 2, len(counts), score.n_targets)
+    fractions = np.array(counts, dtype=float) / max(n, 1)
+    rows = []
+    for i, (t, label) in enumerate(zip(targets, labels)):
+        deletion, insertion = per_order[i, 0, :, t], per_order[i, 1, :, t]
+        r_deletion = per_order[len(method_orders):, 0, :, t].mean(axis=0)
+        r_insertion = per_order[len(method_orders):, 1, :, t].mean(axis=0)
+        full, empty = deletion[0], deletion[-1]
+
+        def per_k(curve: np.ndarray, full: float = full) -> dict[str, float]:
+            return {str(k): round(float(full - curve[where[m]]), 6) for k, m in ks.items()}
+
+        comp, r_comp = per_k(deletion), per_k(r_deletion)
+        suff, r_suff = per_k(insertion), per_k(r_insertion)
+        aopc = {name: float(np.mean(list(d.values()))) for name, d in
+                (("comp", comp), ("r_comp", r_comp), ("suff", suff), ("r_suff", r_suff))}
+        del_auc, r_del_auc = _auc(fractions, deletion), _auc(fractions, r_deletion)
+        ins_auc, r_ins_auc = _auc(fractions, insertion), _auc(fractions, r_insertion)
+        rows.append({
+            "target": label,
+            "effect": round(float(full - empty), 6),  # the whole input against an empty one
+            "comprehensiveness": {"aopc": round(aopc["comp"], 6), "per_k": comp, "random_aopc": round(aopc["r_comp"], 6),
+                                  "random_per_k": r_comp, "vs_random": round(aopc["comp"] - aopc["r_comp"], 6)},
+            # Lower sufficiency is better: vs_random > 0 means better than random here too.
+            "sufficiency": {"aopc": round(aopc["suff"], 6), "per_k": suff, "random_aopc": round(aopc["r_suff"], 6),
+                            "random_per_k": r_suff, "vs_random": round(aopc["r_suff"] - aopc["suff"], 6)},
+            # Deletion: lower area is better; insertion: higher area is better.
+            "deletion": {"auc": round(del_auc, 6), "random_auc": round(r_del_auc, 6),
+                         "vs_random": round(r_del_auc - del_auc, 6)},
+            "insertion": {"auc": round(ins_auc, 6), "random_auc": round(r_ins_auc, 6),
+                          "vs_random": round(ins_auc - r_ins_auc, 6)},
+            "curves": {"fractions": _rounded(fractions), "deletion": _rounded(deletion), "insertion": _rounded(insertion),
+                       "random_deletion": _rounded(r_deletion), "random_insertion": _rounded(r_insertion)},
+        })
+    return {
+        "ks": list(KS),
+        "random_orders": int(orders),
+        "evaluations": int(score.stats.evaluated - before),
+        "seconds": round(time.perf_counter() - started, 4),
+        "rows": rows,
+    }
+
+
+def better_than_random(metrics: dict[str, Any], row: int = 0) -> bool:
+    """Whether row ``row``'s explanation beats random orders on both AOPCs."""
+    r = metrics["rows"][row]
+    return r["comprehensiveness"]["vs_random"] > 0 and r["sufficiency"]["vs_random"] > 0
+
+
+__all__ = ["KS", "RANDOM_ORDERS", "better_than_random", "curve_counts", "faithfulness", "k_counts", "planned_rows",
+           "random_orders", "ranking"]
