@@ -75,7 +75,8 @@ def _masks(order: np.ndarray, counts: list[int], n: int) -> tuple[np.ndarray, np
 
 def planned_rows(score: MaskScorer, n_rows: int, orders: int = RANDOM_ORDERS) -> int:
     """Model rows the metrics will add at most: the random orders' masks not yet scored (they
-    are shared across methods) and two curves per explained target."""
+    are shared across methods) and two curves per explained target (the first on every point,
+    the others on the k % points)."""
     n = score.n_units
     counts = curve_counts(n)
     missing = set()
@@ -83,7 +84,8 @@ def planned_rows(score: MaskScorer, n_rows: int, orders: int = RANDOM_ORDERS) ->
         for masks in _masks(order, counts, n):
             missing.update(row.tobytes() for row in masks if row.tobytes() not in score.cache)
     # The ends (nothing taken out, everything taken out) are scored once for every order.
-    return len(missing) + n_rows * max(0, 2 * (len(counts) - 2))
+    coarse = len({0, n, *k_counts(n).values()})
+    return len(missing) + min(n_rows, 1) * 2 * (len(counts) - 2) + max(0, n_rows - 1) * 2 * (coarse - 2)
 
 
 def _auc(fractions: np.ndarray, values: np.ndarray) -> float:
@@ -91,6 +93,11 @@ def _auc(fractions: np.ndarray, values: np.ndarray) -> float:
     if len(fractions) < 2:
         return float(values[0]) if len(values) else 0.0
     return float(np.sum((fractions[1:] - fractions[:-1]) * (values[1:] + values[:-1]) / 2))
+
+
+def _per_k(curve: np.ndarray, full: float, ks: dict[int, int], where: dict[int, int]) -> dict[str, float]:
+    """f(input) - the curve at each k's count of units."""
+    return {str(k): round(float(full - curve[where[m]]), 6) for k, m in ks.items()}
 
 
 def _rounded(values: np.ndarray) -> list[float]:
@@ -109,27 +116,34 @@ def faithfulness(score: MaskScorer, matrix: np.ndarray, targets: list[int], labe
     n = score.n_units
     matrix = np.asarray(matrix, dtype=float).reshape(len(targets), n)
     counts = curve_counts(n)
-    where = {m: i for i, m in enumerate(counts)}
     ks = k_counts(n)
+    # Beyond the first target (a generated text's other words), curves at the k % points only:
+    # a full matrix then costs a few rows per output word, not a whole curve each.
+    coarse = sorted({0, n, *ks.values()})
     rand = random_orders(n, orders)
     # Every mask of every order in one call: the scorer batches them and runs each once.
-    method_orders = [ranking(row) for row in matrix]
-    blocks = [_masks(order, counts, n) for order in [*method_orders, *rand]]
+    plans = [(ranking(row), counts if i == 0 else coarse) for i, row in enumerate(matrix)]
+    plans += [(order, counts) for order in rand]
+    blocks = [_masks(order, c, n) for order, c in plans]
     values = score(np.concatenate([np.concatenate(pair) for pair in blocks]))
-    per_order = values.reshape(len(blocks), 2, len(counts), score.n_targets)
-    fractions = np.array(counts, dtype=float) / max(n, 1)
+    curves, at = [], 0
+    for _, c in plans:  # (deletion, insertion) values per order, each (len(c), n_targets)
+        curves.append((values[at : at + len(c)], values[at + len(c) : at + 2 * len(c)]))
+        at += 2 * len(c)
+    random_curves = curves[len(matrix):]
     rows = []
     for i, (t, label) in enumerate(zip(targets, labels)):
-        deletion, insertion = per_order[i, 0, :, t], per_order[i, 1, :, t]
-        r_deletion = per_order[len(method_orders):, 0, :, t].mean(axis=0)
-        r_insertion = per_order[len(method_orders):, 1, :, t].mean(axis=0)
+        c = plans[i][1]
+        where = {m: j for j, m in enumerate(c)}
+        on = [counts.index(m) for m in c]  # the random curves at this row's points
+        fractions = np.array(c, dtype=float) / max(n, 1)
+        deletion, insertion = curves[i][0][:, t], curves[i][1][:, t]
+        r_deletion = np.mean([d[on, t] for d, _ in random_curves], axis=0)
+        r_insertion = np.mean([ins[on, t] for _, ins in random_curves], axis=0)
         full, empty = deletion[0], deletion[-1]
 
-        def per_k(curve: np.ndarray, full: float = full) -> dict[str, float]:
-            return {str(k): round(float(full - curve[where[m]]), 6) for k, m in ks.items()}
-
-        comp, r_comp = per_k(deletion), per_k(r_deletion)
-        suff, r_suff = per_k(insertion), per_k(r_insertion)
+        comp, r_comp = _per_k(deletion, full, ks, where), _per_k(r_deletion, full, ks, where)
+        suff, r_suff = _per_k(insertion, full, ks, where), _per_k(r_insertion, full, ks, where)
         aopc = {name: float(np.mean(list(d.values()))) for name, d in
                 (("comp", comp), ("r_comp", r_comp), ("suff", suff), ("r_suff", r_suff))}
         del_auc, r_del_auc = _auc(fractions, deletion), _auc(fractions, r_deletion)

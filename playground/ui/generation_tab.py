@@ -127,6 +127,7 @@ def build(i18n: gr.I18n, profile: str) -> None:
             *show_step(final, 1, request),
             gr.update(minimum=1, maximum=max(total_len, 1), value=max(total_len - n, 1)),
             *view.empty(),
+            *trust_panel.empty(t("trust_empty", lang)),
         )
 
     def show_step(result, step_v, request: gr.Request | None = None):
@@ -172,7 +173,8 @@ def build(i18n: gr.I18n, profile: str) -> None:
 
     common = dict(concurrency_id=MODEL_QUEUE, concurrency_limit=1, api_visibility="private")
     gen_inputs = [prompt, model, mode, max_new, temperature, top_k, top_p, rep, seed]
-    gen_outputs = [output, summary, result_state, step, step_line, step_plot, lens_pos, *view.outputs]
+    gen_outputs = [output, summary, result_state, step, step_line, step_plot, lens_pos, *view.outputs,
+                   *trust_panel.outputs]
     gen_event = go_btn.click(run, gen_inputs, gen_outputs, **common)
     prompt.submit(run, gen_inputs, gen_outputs, **common)
     stop_btn.click(stop_h, None, None, queue=False, api_visibility="private")

@@ -173,6 +173,10 @@ class TrustView:
     def shown(self) -> list[gr.components.Component]:
         return [self.text, self.faith, self.agreement, self.curves]
 
+    def empty(self, message: str = "") -> list[Any]:
+        """Values for ``outputs`` when a new result replaces the one the panel was about."""
+        return [None, gr.update(choices=[], value=None, visible=False), message, None, None, None]
+
 
 def trust_view(i18n: gr.I18n, prefix: str) -> TrustView:
     """The panel's components; element ids ``{prefix}-trust-text``, ``-trust-faith``,

@@ -186,6 +186,7 @@ def build(i18n: gr.I18n, profile: str) -> None:
             gr.update(choices=[(t("qa_target_default", lang), panels.DEFAULT), (t("target_all", lang), panels.ALL)],
                       value=panels.DEFAULT),
             *view.empty(),
+            *trust_panel.empty(t("trust_empty", lang)),
         )
 
     @guarded
@@ -227,7 +228,7 @@ def build(i18n: gr.I18n, profile: str) -> None:
     common = dict(concurrency_id=MODEL_QUEUE, concurrency_limit=1, api_visibility="private")
     inputs = [question, context, model, top_k]
     outputs = [answer_box, score_box, summary, context_hl, start_end, candidates, start_end_help, gen_note, result_state,
-               controls.target, *view.outputs]
+               controls.target, *view.outputs, *trust_panel.outputs]
     attention_io = ([result_state, att_mode], [att_state, att_layer, att_head, att_note, att_plot])
     # The attention view costs one forward: it comes with every answer.
     go_btn.click(answer_h, inputs, outputs, **common).success(attention_h, *attention_io, **common)

@@ -111,7 +111,8 @@ def _build(task: str, i18n: gr.I18n, profile: str) -> None:
     # ---- handlers ------------------------------------------------------------------------
 
     def _finish(result: seq2seq.Seq2SeqResult, lang: str) -> tuple:
-        return (result.text, _summary_line(result, lang), result, *view.empty(), None)
+        return (result.text, _summary_line(result, lang), result, *view.empty(), None,
+                *trust_panel.empty(t("trust_empty", lang)))
 
     @guarded
     def run_summary(source_v: str, model_v: str, min_v: Any, max_v: Any, request: gr.Request,
@@ -173,7 +174,7 @@ def _build(task: str, i18n: gr.I18n, profile: str) -> None:
 
     common = dict(concurrency_id=MODEL_QUEUE, concurrency_limit=1, api_visibility="private")
     inputs = [source, model] + ([target] if target is not None else []) + lengths
-    outputs = [output, summary, result_state, *view.outputs, align_plot]
+    outputs = [output, summary, result_state, *view.outputs, align_plot, *trust_panel.outputs]
     event = go_btn.click(run_translation if task == "translation" else run_summary, inputs, outputs, **common)
     # The attention view costs one forward: it comes with every result.
     event.then(attention_h, [result_state, kind], [att_state, layer, head, att_plot], **common)

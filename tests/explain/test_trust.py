@@ -100,6 +100,19 @@ def test_each_target_row_is_measured_on_its_own_target() -> None:
     assert both["rows"][1]["effect"] == pytest.approx(-WEIGHTS.sum())
 
 
+def test_a_full_matrix_costs_a_few_rows_per_extra_target() -> None:
+    """Every output word explained: the first target gets whole curves, each further target two
+    curves on the k % points; the random orders are scored once for all of them."""
+    s = known_subject()
+    n = len(WEIGHTS)
+    one = faith.faithfulness(s.score, WEIGHTS.reshape(1, -1), [0], ["sum"])
+    s2 = known_subject()
+    two = faith.faithfulness(s2.score, np.stack([WEIGHTS, -WEIGHTS]), [0, 1], ["sum", "neg"])
+    coarse = len({0, n, *faith.k_counts(n).values()})
+    assert two["evaluations"] - one["evaluations"] <= 2 * (coarse - 2)
+    assert faith.planned_rows(known_subject().score, 2) >= two["evaluations"]
+
+
 def test_metrics_reuse_the_scorers_cache() -> None:
     s = known_subject()
     first = faith.faithfulness(s.score, WEIGHTS.reshape(1, -1), [0], ["sum"])
@@ -170,12 +183,15 @@ def test_every_method_gets_finite_metrics_and_agrees_with_itself(subjects, task:
         d = json.loads(json.dumps(explain(s, method, SMALL, target="all").to_dict(), allow_nan=False))
         f = d["faithfulness"]
         assert [r["target"] for r in f["rows"]] == [t.label for t in s.targets]
-        for r in f["rows"]:
+        n = len(s.units)
+        for i, r in enumerate(f["rows"]):
             for name in ("comprehensiveness", "sufficiency"):
                 assert set(r[name]["per_k"]) == {str(k) for k in faith.KS}
                 assert all(math.isfinite(v) for v in r[name]["per_k"].values())
-            n_points = len(faith.curve_counts(len(s.units)))
-            assert all(len(c) == n_points for c in r["curves"].values())
+            # The first target's curves on every point; the others' on the k % points.
+            points = faith.curve_counts(n) if i == 0 else sorted({0, n, *faith.k_counts(n).values()})
+            assert r["curves"]["fractions"] == [round(m / n, 6) for m in points]
+            assert all(len(c) == len(points) for c in r["curves"].values())
         assert f["removal"] and f["evaluations"] >= 0
         assert d["stability"]["kind"] in ("sampled", "deterministic")
         results[method] = d
