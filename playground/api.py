@@ -110,11 +110,12 @@ def method_list(methods: object = "") -> list[str] | None:
 def explain_all(subject: Subject, methods: list[str] | None = None, options: dict[str, Any] | None = None,
                 target: object = None, units: str = "auto", progress: Callable[[str], Progress] | None = None,
                 stop: threading.Event | None = None) -> dict[str, Any]:
-    """Several methods (default: every method the Subject supports) on one Subject, which they
+    """Several methods (default: every method the Subject supports; a named one it cannot run
+    is an InputError) on one Subject, which they
     share with its scorer (a perturbation two of them ask for runs once), and how far they agree:
     ``{"explanations": {method: explanation}, "agreement": ...}``. ``progress(method)`` gives
     each method's progress callback."""
-    names = [m for m in (methods or methods_for(subject)) if m in methods_for(subject)] or methods_for(subject)
+    names = list(methods) if methods else methods_for(subject)
     results = {name: explain_subject(subject, name, options, target=target, units=units,
                                      progress=progress(name) if progress else None, stop=stop) for name in names}
     return {"explanations": results, "agreement": agreement_of(results)}

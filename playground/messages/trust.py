@@ -15,6 +15,7 @@ EN: dict[str, str] = {
         "random orders of the words. Methods run on the same input are compared with each other."
     ),
     "btn_explain_all_methods": "Explain with all methods",
+    "no_method_chosen": "Choose at least one method to explain with.",
     "trust_row": "Trust: which target",
     "trust_empty": "Explain with a method (or with all methods) to see how far to trust it.",
     "trust_col_method": "Method",
@@ -73,6 +74,7 @@ ZH: dict[str, str] = {
         "（充分性，越低越好），并与随机顺序比较。对同一输入运行的方法会相互比较。"
     ),
     "btn_explain_all_methods": "用所有方法解释",
+    "no_method_chosen": "请至少选择一种解释方法。",
     "trust_row": "可信度：哪个目标",
     "trust_empty": "先用一种方法（或所有方法）解释，就能看到它有多可信。",
     "trust_col_method": "方法",

@@ -20,6 +20,7 @@ from typing import Any
 import gradio as gr
 
 from .. import api, trust, views
+from ..errors import InputError
 from ..explain import (
     METHODS,
     UNIT_CHOICES,
@@ -202,13 +203,18 @@ def render_trust_row(state: dict[str, Any] | None, row: Any, lang: str) -> list[
             trust.agreement_figure(agreement, i, lang), trust.curves_figure(results, i, lang)]
 
 
-def render_trust(before: dict[str, Any] | None, key: str, results: dict[str, dict[str, Any]], lang: str) -> list[Any]:
-    """Values for ``TrustView.outputs`` after ``results`` ran on the input named ``key``: they join
-    the methods run before on the same input (same texts, model, targets and units)."""
+def render_trust(before: dict[str, Any] | None, key: str, results: dict[str, dict[str, Any]], lang: str,
+                 agreement: dict[str, Any] | None = None) -> list[Any]:
+    """Values for ``TrustView.outputs`` after ``results`` (and their ``agreement``) ran on the
+    input named ``key``: they join the methods run before on the same input (same texts, model,
+    targets and units), and then agreement covers them all."""
     merged = dict(before["results"]) if before and before.get("key") == key else {}
+    joined = bool(set(merged) - set(results))
     merged.update(results)
     merged = {m: merged[m] for m in METHODS if m in merged}  # registry order
-    state = {"key": key, "results": merged, "agreement": agreement_of(merged)}
+    if joined or agreement is None:
+        agreement = agreement_of(merged)
+    state = {"key": key, "results": merged, "agreement": agreement}
     targets = trust.targets_of(merged)
     row_u = gr.update(choices=[(target_name(x, lang), i) for i, x in enumerate(targets)], value=0,
                       visible=len(targets) > 1)
@@ -307,24 +313,23 @@ def render(view: ResultView, expl: dict[str, Any], texts: dict[str, str], lang: 
 
 
 def _progress(progress: gr.Progress, lang: str, planned: dict[str, int]) -> Callable[[str], Callable[[float, str], None]]:
-    """Progress over several methods run one after the other (weighted by their planned rows)."""
+    """Progress over several methods run one after the other, in ``planned``'s order (weighted
+    by their planned rows): ``for_method(name)`` is the callback of the method ``name``."""
     total = sum(planned.values()) or 1
     started = time.perf_counter()
-    done_before = {"rows": 0}
+    names = list(planned)
 
     def for_method(name: str) -> Callable[[float, str], None]:
+        done_before = sum(planned[m] for m in names[: names.index(name)])
+
         def report(fraction: float, _name: str) -> None:
-            overall = (done_before["rows"] + fraction * planned[name]) / total
+            overall = (done_before + fraction * planned[name]) / total
             elapsed = time.perf_counter() - started
             left = elapsed * (1 - overall) / overall if overall > 0 else 0.0
             progress(overall, desc=t("progress_running", lang, method=t(f"method_{name}", lang), done=overall, left=left))
 
         return report
 
-    def finished(name: str) -> None:
-        done_before["rows"] += planned[name]
-
-    for_method.finished = finished  # type: ignore[attr-defined]
     return for_method
 
 
@@ -361,6 +366,8 @@ def wire(c: Controls, views_: dict[str, ResultView], subject_of: Callable[[dict[
             names = list(METHODS)
         else:
             names = [m for m in METHODS if m in (chosen or [])] if c.multi else [str(chosen or next(iter(METHODS)))]
+        if not names:
+            raise InputError("no_method_chosen")
         options = {name: data[comp] for name, comp in c.options.items()}
         subject = subject_of(data, lang)
         labels = {x.label for x in subject.targets}
@@ -376,13 +383,9 @@ def wire(c: Controls, views_: dict[str, ResultView], subject_of: Callable[[dict[
         seconds = sum(e for e in expected if e is not None)
         if seconds > ESTIMATE_NOTICE_S:
             gr.Info(t("estimate_notice", lang, seconds=seconds, rows=sum(planned.values())), duration=min(30, seconds))
-        results: dict[str, dict[str, Any]] = {}
-        for name in names:
-            if not results:
-                progress(0.0, desc=t("progress_start", lang, method=t(f"method_{name}", lang)))
-            results[name] = api.explain_subject(subject, name, options, target=target, units=units,
-                                                progress=steps(name), stop=stop)
-            steps.finished(name)  # type: ignore[attr-defined]
+        progress(0.0, desc=t("progress_start", lang, method=t(f"method_{names[0]}", lang)))
+        ran = api.explain_all(subject, names, options, target=target, units=units, progress=steps, stop=stop)
+        results, agreement = ran["explanations"], ran["agreement"]
         out: list[Any] = [gr.update(choices=target_choices(subject, lang, c.default_key), value=target or DEFAULT)]
         # A one-view panel shows the chosen method (after "all methods" too); the others, each its own.
         shown = str(chosen) if single and str(chosen) in results else names[0]
@@ -393,7 +396,7 @@ def wire(c: Controls, views_: dict[str, ResultView], subject_of: Callable[[dict[
             out += extra(results[shown], lang)
         if trust_panel is not None:
             key = json.dumps([subject.task, subject.model, subject.texts, target, units], sort_keys=True, default=str)
-            out += render_trust(data[trust_panel.state], key, results, lang)
+            out += render_trust(data[trust_panel.state], key, results, lang, agreement)
         return out
 
     def stop_h(request: gr.Request) -> None:
