@@ -66,7 +66,7 @@ def test_sentiment_explain(method: str) -> None:
 def test_sentiment_explain_passes_budgets_and_target() -> None:
     out = playground.sentiment_explain(TEXT, "lime", target="positive", lime_samples=25, seed=3)
     assert out["target"] == "positive"
-    assert out["options"] == {"lime_samples": 25, "seed": 3}
+    assert out["options"] == {"lime_samples": 25, "seed": 3, "converge": 1, "max_seconds": 20}  # 25: the cap
     out = playground.sentiment_explain(TEXT, "integrated_gradients", ig_steps=10**9)
     assert out["options"] == {"ig_steps": 256}
 

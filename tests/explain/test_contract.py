@@ -9,7 +9,6 @@ sentence units, Stop."""
 from __future__ import annotations
 
 import json
-import math
 import threading
 
 import numpy as np
@@ -28,9 +27,10 @@ SOURCE = "The weather is nice today, so we walked to the old harbour."
 QUESTION = "Who designed the tower?"
 CONTEXT = "The tower in Paris was designed by Gustave Eiffel in 1889."
 
-# Budgets (sample counts) cost model rows: the clamping check sends NaN for them (the default)
-# and 10**12 for every other option; tests/explain/test_engine.py sends 10**9 for every budget on
-# a three-word input, where repeated coalitions cost nothing.
+# Budgets (sample counts) cost model rows: the clamping check sends -10**12 for them (their
+# minimum; the default is a converging run's cap of 5,000, too slow for every task here) and
+# 10**12 for every other option; tests/explain/test_engine.py sends 10**9 for every budget on a
+# three-word input, where repeated coalitions cost nothing.
 BUDGETS = {"lime_samples", "shap_evals", "kernel_shap_samples"}
 
 BUILDERS = {
@@ -128,12 +128,12 @@ def test_contract(subjects, task: str, method: str) -> None:
     np.testing.assert_array_equal(again.matrix, full.matrix)
 
     # Options clamped to the method's bounds whatever is sent.
-    sent = {o.name: (math.nan if o.name in BUDGETS else 10**12) for o in m.options}
+    sent = {o.name: (-(10**12) if o.name in BUDGETS else 10**12) for o in m.options}
     clamped = explain(s, method, sent)
     for o in m.options:
         got = clamped.options[o.name]
         assert o.minimum <= got <= o.maximum
-        assert got == (o.default if o.name in BUDGETS else o.maximum)
+        assert got == (o.minimum if o.name in BUDGETS else o.maximum)
     check_result(clamped, s, method, 1)
 
     if method == "integrated_gradients":

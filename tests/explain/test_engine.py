@@ -125,11 +125,12 @@ def test_planned_evaluations_match_what_ran(subject_factory) -> None:
     for short in ("good", "good bad movie"):  # one unit; every coalition within the budget
         subject = subject_factory(short)
         assert explain(subject, "kernel_shap", SMALL).evaluations == planned_evaluations(subject, "kernel_shap", SMALL)
+    fixed = {**SMALL, "converge": 0}  # KernelSHAP at exactly its budget (a converging run's plan is an estimate)
     for method in ("feature_ablation", "integrated_gradients", "gradient_x_input", "attention", "kernel_shap"):
         subject = subject_factory(ENGLISH)
-        planned = planned_evaluations(subject, method, SMALL)
+        planned = planned_evaluations(subject, method, fixed)
         subject.score.cache.clear()  # every row runs (none is answered from an earlier run)
-        assert explain(subject, method, SMALL).evaluations == planned, method
+        assert explain(subject, method, fixed).evaluations == planned, method
 
 
 # ---- options and clamping ----------------------------------------------------------------
@@ -171,7 +172,8 @@ def test_option_clamp(value: object, want: int) -> None:
 def test_resolve_fills_defaults_and_drops_unknown_names() -> None:
     lime = get_method("lime")
     assert lime.resolve(None) == {o.name: o.default for o in lime.options}
-    assert lime.resolve({"lime_samples": 25, "ig_steps": 100, "bogus": 1}) == {"lime_samples": 25, "seed": 0}
+    assert lime.resolve({"lime_samples": 25, "ig_steps": 100, "bogus": 1}) == {"lime_samples": 25, "seed": 0,
+                                                                                "converge": 1, "max_seconds": 20}
 
 
 def test_explain_clamps_absurd_options(subject_factory) -> None:
@@ -186,9 +188,10 @@ def test_explain_clamps_absurd_options(subject_factory) -> None:
     tiny = {"ig_steps": -5, "lime_samples": float("nan"), "shap_evals": "many", "kernel_shap_samples": None, "seed": -1}
     subject = subject_factory("good bad movie")
     assert explain(subject, "integrated_gradients", tiny).options == {"ig_steps": 4}
-    assert explain(subject, "lime", tiny).options == {"lime_samples": 300, "seed": 0}
-    assert explain(subject, "shap", tiny).options == {"shap_evals": 300, "seed": 0}
-    assert explain(subject, "kernel_shap", tiny).options == {"kernel_shap_samples": 300, "seed": 0}
+    converging = {"seed": 0, "converge": 1, "max_seconds": 20}  # the budget is the cap of a converging run
+    assert explain(subject, "lime", tiny).options == {"lime_samples": 5000, **converging}
+    assert explain(subject, "shap", tiny).options == {"shap_evals": 5000, **converging}
+    assert explain(subject, "kernel_shap", tiny).options == {"kernel_shap_samples": 5000, **converging}
 
 
 def test_ig_steps_reach_the_method(subject_factory) -> None:
@@ -224,9 +227,10 @@ def test_attention_is_deterministic(subject_factory) -> None:
 
 
 def test_lime_reports_its_fit(subject_factory) -> None:
-    e = explain(subject_factory(ENGLISH), "lime", SMALL)
-    assert set(e.convergence) == {"fit_r2", "half_spearman"}
+    e = explain(subject_factory(ENGLISH), "lime", {**SMALL, "converge": 0})
+    assert set(e.convergence) == {"fit_r2", "half_spearman", "seed_spearman", "converged", "stopped_by", "samples"}
     assert -1.0 <= e.convergence["half_spearman"] <= 1.0 and e.extras["samples"] == SMALL["lime_samples"]
+    assert e.convergence["samples"] == SMALL["lime_samples"] and e.convergence["stopped_by"] == "budget"
 
 
 # ---- integrated gradients ----------------------------------------------------------------

@@ -188,7 +188,7 @@ def test_exact_kernel_shap_on_a_short_prompt_adds_up(gpt2, full_precision) -> No
     prompt = "I loved it"
     out = _greedy(loaded, prompt, 2)
     result = attribute(loaded, prompt, (0, len(prompt)), out, "kernel_shap", {"kernel_shap_samples": 16})
-    assert result.convergence["exact"] is True
+    assert result.convergence["stopped_by"] == "exact" and result.convergence["converged"] is True
     assert result.evaluations <= 2**3
     full = _teacher_forced(loaded, encode(loaded.tokenizer, prompt), out)
     empty = _teacher_forced(loaded, [loaded.tokenizer.bos_token_id], out)  # nothing left: BOS alone
@@ -247,15 +247,16 @@ def test_progress_is_reported(gpt2) -> None:
 
 
 def test_options_are_clamped(gpt2) -> None:
-    assert METHODS["lime"].resolve({"lime_samples": 10**9, "seed": -5}) == {"lime_samples": 5000, "seed": 0}
+    converging = {"converge": 1, "max_seconds": 20}
+    assert METHODS["lime"].resolve({"lime_samples": 10**9, "seed": -5}) == {"lime_samples": 10000, "seed": 0, **converging}
     assert METHODS["integrated_gradients"].resolve({"ig_steps": 10**9}) == {"ig_steps": 256}
     assert METHODS["integrated_gradients"].resolve({"ig_steps": "x", "junk": 1}) == {"ig_steps": 16}
-    assert METHODS["shap"].resolve({"shap_evals": float("nan")}) == {"shap_evals": 300, "seed": 0}
+    assert METHODS["shap"].resolve({"shap_evals": float("nan")}) == {"shap_evals": 5000, "seed": 0, **converging}
     assert METHODS["feature_ablation"].resolve({"anything": 3}) == {}
     loaded, prompt, span, out = gpt2
     s = subject(loaded, prompt, span, out[:1])
     result = explain(s, "shap", {"shap_evals": 10**9})
-    assert result.options["shap_evals"] == 5000
+    assert result.options["shap_evals"] == 10000
     assert result.evaluations <= 2 ** len(result.units)  # repeated coalitions run once
 
 
