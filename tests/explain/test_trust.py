@@ -126,9 +126,11 @@ def test_metrics_reuse_the_scorers_cache() -> None:
 
 def test_curve_points_on_long_inputs() -> None:
     counts = faith.curve_counts(200)
-    assert counts[0] == 0 and counts[-1] == 200 and len(counts) <= 16
+    assert counts[0] == 0 and counts[-1] == 200 and len(counts) <= 10
+    assert {50, 100, 150} <= set(counts)  # the quarters
     assert set(faith.k_counts(200).values()) <= set(counts)
     assert faith.curve_counts(5) == [0, 1, 2, 3, 4, 5]
+    assert faith.curve_counts(13) == [0, 1, 2, 3, 4, 7, 10, 13]
     assert faith.k_counts(3) == {1: 1, 5: 1, 10: 1, 20: 1, 50: 2}
 
 
