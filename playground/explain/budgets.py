@@ -47,15 +47,29 @@ def start_budget(n_units: int, cap: int, policy: Policy) -> int:
     return int(min(cap, max(policy.min_start, policy.per_unit * n_units)))
 
 
-def schedule(n_units: int, cap: int, adaptive: bool, policy: Policy, halves: bool = True) -> list[int]:
+def fits_in_time(score: MaskScorer | None, opts: dict[str, Any]) -> int | None:
+    """How many rows fit in ``max_seconds`` at the model's measured cost of a row (a batched
+    row's, else the Subject's one probe row: an overestimate), or None before any is measured."""
+    if score is None:
+        return None
+    row_seconds = (ROW_SECONDS.get(score.cost_key) if score.cost_key else None) or score.row_seconds
+    return int(opts["max_seconds"] / row_seconds) if row_seconds else None
+
+
+def schedule(n_units: int, cap: int, adaptive: bool, policy: Policy, halves: bool = True,
+             fits: int | None = None) -> list[int]:
     """The budgets of the stages, in order: half the start budget, the start budget, then
     doubling up to the cap (the last stage is the cap itself). Not adaptive: the cap alone,
     after its half where ``halves`` (a half that costs no model rows: LIME's prefix, SHAP's
-    partial tree) so the result still says how far its ranking moved."""
+    partial tree) so the result still says how far its ranking moved. ``fits``: the rows that
+    fit in the time limit; the first two stages always run, so the start budget is cut to it
+    (a slow model on a long input: 2,736 LIME samples at 0.22 s a row took 300 s before)."""
     cap = int(cap)
     if not adaptive:
         return [max(2, cap // 2), cap] if halves else [cap]
     first = start_budget(n_units, cap, policy)
+    if fits is not None:
+        first = min(first, max(16, fits))
     budgets = [max(2, first // 2), first]
     while budgets[-1] < cap:
         budgets.append(min(cap, 2 * budgets[-1]))

@@ -29,6 +29,7 @@ from .budgets import (
     Stage,
     agreement,
     expected_budget,
+    fits_in_time,
     report,
     run_stages,
     schedule,
@@ -48,10 +49,10 @@ def covers_all(n: int, budget: int) -> bool:
     return n < 31 and 2**n - 2 <= budget
 
 
-def run_budgets(n: int, cap: int) -> tuple[int, list[int]]:
+def run_budgets(n: int, cap: int, fits: int | None = None) -> tuple[int, list[int]]:
     """A converging run's budget per explainer run and its stages' budgets (1, 2, 4, ... runs,
     the last as many as the cap holds)."""
-    per_run = schedule(n, cap, True, POLICY)[0]
+    per_run = schedule(n, cap, True, POLICY, fits=fits)[0]
     budgets = [per_run]
     while 2 * budgets[-1] <= cap:
         budgets.append(2 * budgets[-1])
@@ -89,7 +90,7 @@ class KernelShap(Method):
             return cap + 2
         # Converging: the expected stopping budget in whole runs; fewer rows when the runs'
         # coalitions repeat (few units).
-        per_run, _ = run_budgets(n, cap)
+        per_run, _ = run_budgets(n, cap, fits_in_time(subject.score, opts))
         planned = max(per_run, expected_budget(n, cap, opts, POLICY, subject.score) // per_run * per_run)
         return min(planned, 2**n - 2) + 2 if n < 31 else planned + 2
 
@@ -126,7 +127,7 @@ class KernelShap(Method):
             once = Outcome([Stage(cap, matrix)], "budget", POLICY)
             return matrix, score.stats.evaluated - before, report(once, cap, None), {}
 
-        per_run, budgets = run_budgets(n, cap)
+        per_run, budgets = run_budgets(n, cap, fits_in_time(score, opts))
         runs: list[np.ndarray] = []
 
         def stage(budget: int) -> np.ndarray:

@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from .base import SEED, Method, Option, Subject
-from .budgets import CONVERGE, MAX_SECONDS, Policy, agreement, expected_budget, report, run_stages, schedule
+from .budgets import CONVERGE, MAX_SECONDS, Policy, agreement, expected_budget, fits_in_time, report, run_stages, schedule
 
 # LIME's fits are noisy (its 5,000-sample ranking of a 51-word review agrees with another seed's at
 # Spearman 0.86): at 24 samples a word its ranking of a 29-word review still agreed with its own
@@ -112,7 +112,7 @@ class Lime(Method):
             return agreement(fit_all(data[:half], values[:half], seed)[0], fit_all(data[second], values[second], seed)[0])
 
         adaptive = bool(opts["converge"])
-        outcome = run_stages(stage, schedule(n, opts["lime_samples"], adaptive, POLICY), opts["max_seconds"], adaptive,
+        outcome = run_stages(stage, schedule(n, opts["lime_samples"], adaptive, POLICY, fits=fits_in_time(score, opts)), opts["max_seconds"], adaptive,
                              POLICY, halves=halves)
         final = outcome.last.budget
         convergence = report(outcome, final, halves(final), fit_r2=min(r2[final]) if r2[final] else 0.0)

@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from .base import SEED, MaskScorer, Method, Option, Subject
-from .budgets import CONVERGE, MAX_SECONDS, Policy, agreement, expected_budget, report, run_stages, schedule
+from .budgets import CONVERGE, MAX_SECONDS, Policy, agreement, expected_budget, fits_in_time, report, run_stages, schedule
 
 # Partition's stages are nested (the same tree, expanded further), and its ranking settles early:
 # the tree of a 29-word review is whole, and its Owen values exact, at about 26 evaluations a word.
@@ -98,7 +98,7 @@ class Shap(Method):
 
         adaptive = bool(opts["converge"])
         seed = opts["seed"]
-        outcome = run_stages(lambda b: partition(b, seed), schedule(n, opts["shap_evals"], adaptive, POLICY),
+        outcome = run_stages(lambda b: partition(b, seed), schedule(n, opts["shap_evals"], adaptive, POLICY, fits=fits_in_time(score, opts)),
                              opts["max_seconds"], adaptive, POLICY, exact=lambda b: whole[b])
         final = outcome.last
         seed_spearman = None
