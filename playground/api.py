@@ -22,12 +22,14 @@ Spearman and top-5 overlap of their word scores, and the pairs that disagree on 
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable
 from typing import Any
 
-from .errors import InputError
-from .explain import METHODS, Progress, Subject, agreement_of, explain, get_method, methods_for
+from .api_common import budgets as _budgets
+from .api_common import documented as _doc
+from .api_common import explained as _explained
+from .api_common import warm_up
+from .explain import METHODS, agreement_of, explain_all, method_list
 from .tasks import generation as _generation
 from .tasks import qa as _qa
 from .tasks import sentiment as _sentiment
@@ -36,21 +38,6 @@ from .tasks import summarization as _summarization
 from .tasks import translation as _translation
 
 _GEN = _generation.options()
-
-
-def _budgets(ig_steps: int | None = None, lime_samples: int | None = None, shap_evals: int | None = None,
-             kernel_shap_samples: int | None = None, seed: int | None = None) -> dict[str, Any]:
-    given = dict(ig_steps=ig_steps, lime_samples=lime_samples, shap_evals=shap_evals,
-                 kernel_shap_samples=kernel_shap_samples, seed=seed)
-    return {k: v for k, v in given.items() if v is not None}
-
-
-def explain_subject(subject: Subject, method: str, options: dict[str, Any] | None = None, target: object = None,
-                    units: str = "auto", progress: Progress | None = None,
-                    stop: threading.Event | None = None) -> dict[str, Any]:
-    """One method on a task's Subject, as the one explanation schema (what every ``*_explain``
-    endpoint and every tab calls)."""
-    return explain(subject, method, options, target=target, units=units, progress=progress, stop=stop).to_dict()
 
 
 # ---- Sentiment --------------------------------------------------------------------------------
@@ -68,6 +55,16 @@ def sentiment(text: str) -> dict[str, Any]:
     return _sentiment.predict(text)
 
 
+def _sentiment_explained(text: str, methods: list[str] | None, single: str | None, target: str, units: str,
+                         opts: dict[str, Any]) -> dict[str, Any]:
+    subject = _sentiment.subject(text)
+    out = _explained(subject, methods, single, opts, target, units)
+    out["result"] = {"label": subject.targets[subject.default_target].label,
+                     "scores": {t.label: t.value for t in subject.targets}, "model": subject.model}
+    return out
+
+
+@_doc
 def sentiment_explain(text: str, method: str = "integrated_gradients", target: str = "predicted",
                       ig_steps: int | None = None, lime_samples: int | None = None, shap_evals: int | None = None,
                       seed: int | None = None, units: str = "auto", kernel_shap_samples: int | None = None) -> dict[str, Any]:
@@ -75,52 +72,19 @@ def sentiment_explain(text: str, method: str = "integrated_gradients", target: s
 
     Args:
         text: the text to classify and explain.
-        method: attention, gradient_x_input, integrated_gradients, feature_ablation, lime, shap or kernel_shap.
+        {method_arg}
         target: "predicted" (default), a class name, or "all" (every class: one matrix row each).
-        ig_steps: Integrated Gradients' steps (clamped to 4-256).
-        lime_samples: LIME's samples (clamped to 20-5000).
-        shap_evals: SHAP's model evaluations (clamped to 20-5000).
-        seed: the sampling methods' seed.
-        units: "auto" (sentences for long texts), "word" or "sentence".
-        kernel_shap_samples: KernelSHAP's coalitions (clamped to 20-5000).
+        {budget_args}
+        {units_arg}
 
     Returns:
-        The explanation schema (see the module docstring), ``result`` the prediction.
+        {explanation}, ``result`` the prediction.
     """
-    subject = _sentiment.subject(text)
-    opts = _budgets(ig_steps, lime_samples, shap_evals, kernel_shap_samples, seed)
-    out = explain_subject(subject, method, opts, target=target, units=units)
-    out["result"] = {"label": subject.targets[subject.default_target].label,
-                     "scores": {t.label: t.value for t in subject.targets}, "model": subject.model}
-    return out
+    return _sentiment_explained(text, None, method, target, units,
+                                _budgets(ig_steps, lime_samples, shap_evals, kernel_shap_samples, seed))
 
 
-def method_list(methods: object = "") -> list[str] | None:
-    """``"lime, shap"`` or ``["lime", "shap"]`` -> the registered names in registry order;
-    empty -> None (every method). An unknown name is an InputError."""
-    if methods is None or (isinstance(methods, str) and not methods.strip()):
-        return None
-    names = methods.split(",") if isinstance(methods, str) else list(methods)  # type: ignore[call-overload]
-    chosen = {get_method(n).name for n in names if str(n).strip()}
-    if not chosen:
-        raise InputError("bad_method", name="", names=", ".join(METHODS))
-    return [name for name in METHODS if name in chosen]
-
-
-def explain_all(subject: Subject, methods: list[str] | None = None, options: dict[str, Any] | None = None,
-                target: object = None, units: str = "auto", progress: Callable[[str], Progress] | None = None,
-                stop: threading.Event | None = None) -> dict[str, Any]:
-    """Several methods (default: every method the Subject supports; a named one it cannot run
-    is an InputError) on one Subject, which they
-    share with its scorer (a perturbation two of them ask for runs once), and how far they agree:
-    ``{"explanations": {method: explanation}, "agreement": ...}``. ``progress(method)`` gives
-    each method's progress callback."""
-    names = list(methods) if methods else methods_for(subject)
-    results = {name: explain_subject(subject, name, options, target=target, units=units,
-                                     progress=progress(name) if progress else None, stop=stop) for name in names}
-    return {"explanations": results, "agreement": agreement_of(results)}
-
-
+@_doc
 def sentiment_explain_all(text: str, target: str = "predicted", units: str = "auto", methods: str = "",
                           ig_steps: int | None = None, lime_samples: int | None = None, shap_evals: int | None = None,
                           seed: int | None = None, kernel_shap_samples: int | None = None) -> dict[str, Any]:
@@ -129,23 +93,15 @@ def sentiment_explain_all(text: str, target: str = "predicted", units: str = "au
     Args:
         text: the text to classify and explain.
         target: "predicted", a class name or "all".
-        units: "auto", "word" or "sentence".
-        methods: comma-separated method names ("" for every method).
-        ig_steps: Integrated Gradients' steps.
-        lime_samples: LIME's samples.
-        shap_evals: SHAP's evaluations.
-        seed: the sampling methods' seed.
-        kernel_shap_samples: KernelSHAP's coalitions.
+        {units_arg}
+        {methods_arg}
+        {budget_args}
 
     Returns:
-        ``{"explanations": {method: explanation}, "agreement", "result"}``.
+        {all_returns}
     """
-    subject = _sentiment.subject(text)
-    out = explain_all(subject, method_list(methods), _budgets(ig_steps, lime_samples, shap_evals, kernel_shap_samples,
-                                                              seed), target=target, units=units)
-    out["result"] = {"label": subject.targets[subject.default_target].label,
-                     "scores": {t.label: t.value for t in subject.targets}, "model": subject.model}
-    return out
+    return _sentiment_explained(text, method_list(methods), None, target, units,
+                                _budgets(ig_steps, lime_samples, shap_evals, kernel_shap_samples, seed))
 
 
 # ---- Generation -------------------------------------------------------------------------------
@@ -175,6 +131,17 @@ def generate(prompt: str, model: str = "", mode: str = "", max_new_tokens: int =
                                 repetition_penalty=repetition_penalty, seed=seed).to_dict()
 
 
+def _generation_explained(prompt: str, model: str, mode: str, max_new_tokens: int, temperature: float, seed: int,
+                          methods: list[str] | None, single: str | None, target: str, units: str,
+                          opts: dict[str, Any]) -> dict[str, Any]:
+    result = _generation.generate(prompt, model_key=model or None, mode=mode or None, max_new_tokens=max_new_tokens,
+                                  temperature=temperature, seed=seed)
+    out = _explained(_generation.subject(result), methods, single, opts, target, units)
+    out["result"] = result.to_dict()
+    return out
+
+
+@_doc
 def generate_explain(prompt: str, method: str = "feature_ablation", model: str = "", mode: str = "",
                      max_new_tokens: int = 16, temperature: float = 0.0, seed: int = _GEN.seed, target: str = "output",
                      units: str = "auto", ig_steps: int | None = None, lime_samples: int | None = None,
@@ -183,30 +150,24 @@ def generate_explain(prompt: str, method: str = "feature_ablation", model: str =
 
     Args:
         prompt: the prompt.
-        method: attention, gradient_x_input, integrated_gradients, feature_ablation, lime, shap or kernel_shap.
+        {method_arg}
         model: a model key ("" for the default).
         mode: "chat", "plain" or "".
         max_new_tokens: tokens to generate (1-256).
         temperature: 0 is greedy.
         seed: the sampling seed (and the sampling methods' seed).
         target: "output" (the whole output's log-probability), "word:i" (output word i) or "all".
-        units: "auto", "word" or "sentence".
-        ig_steps: Integrated Gradients' steps.
-        lime_samples: LIME's samples.
-        shap_evals: SHAP's evaluations.
-        kernel_shap_samples: KernelSHAP's coalitions.
+        {units_arg}
+        {budget_args}
 
     Returns:
-        The explanation schema, ``result`` the generation.
+        {explanation}, ``result`` the generation.
     """
-    result = _generation.generate(prompt, model_key=model or None, mode=mode or None, max_new_tokens=max_new_tokens,
-                                  temperature=temperature, seed=seed)
-    opts = _budgets(ig_steps, lime_samples, shap_evals, kernel_shap_samples, seed)
-    out = explain_subject(_generation.subject(result), method, opts, target=target, units=units)
-    out["result"] = result.to_dict()
-    return out
+    return _generation_explained(prompt, model, mode, max_new_tokens, temperature, seed, None, method, target, units,
+                                 _budgets(ig_steps, lime_samples, shap_evals, kernel_shap_samples, seed))
 
 
+@_doc
 def generate_explain_all(prompt: str, model: str = "", mode: str = "", max_new_tokens: int = 16,
                          temperature: float = 0.0, seed: int = _GEN.seed, target: str = "output", units: str = "auto",
                          methods: str = "", ig_steps: int | None = None, lime_samples: int | None = None,
@@ -221,23 +182,15 @@ def generate_explain_all(prompt: str, model: str = "", mode: str = "", max_new_t
         temperature: 0 is greedy.
         seed: the sampling seed (and the sampling methods' seed).
         target: "output", "word:i" or "all".
-        units: "auto", "word" or "sentence".
-        methods: comma-separated method names ("" for every method).
-        ig_steps: Integrated Gradients' steps.
-        lime_samples: LIME's samples.
-        shap_evals: SHAP's evaluations.
-        kernel_shap_samples: KernelSHAP's coalitions.
+        {units_arg}
+        {methods_arg}
+        {budget_args}
 
     Returns:
-        ``{"explanations": {method: explanation}, "agreement", "result"}``.
+        {all_returns}
     """
-    chosen = method_list(methods)
-    result = _generation.generate(prompt, model_key=model or None, mode=mode or None, max_new_tokens=max_new_tokens,
-                                  temperature=temperature, seed=seed)
-    opts = _budgets(ig_steps, lime_samples, shap_evals, kernel_shap_samples, seed)
-    out = explain_all(_generation.subject(result), chosen, opts, target=target, units=units)
-    out["result"] = result.to_dict()
-    return out
+    return _generation_explained(prompt, model, mode, max_new_tokens, temperature, seed, method_list(methods), None,
+                                 target, units, _budgets(ig_steps, lime_samples, shap_evals, kernel_shap_samples, seed))
 
 
 # ---- Summarization and translation ------------------------------------------------------------
@@ -263,6 +216,15 @@ def summarize(text: str, model: str = "", min_new_tokens: int = _SUM["min_new_to
                                     max_new_tokens=max_new_tokens).to_dict()
 
 
+def _summary_explained(text: str, model: str, max_new_tokens: int, methods: list[str] | None, single: str | None,
+                       target: str, units: str, opts: dict[str, Any]) -> dict[str, Any]:
+    result = _summarization.summarize(text, model or None, max_new_tokens=max_new_tokens, min_new_tokens=0)
+    out = _explained(_seq2seq.subject(result), methods, single, opts, target, units)
+    out["result"] = result.to_dict()
+    return out
+
+
+@_doc
 def summarize_explain(text: str, method: str = "feature_ablation", model: str = "", max_new_tokens: int = 40,
                       target: str = "output", units: str = "auto", ig_steps: int | None = None,
                       lime_samples: int | None = None, shap_evals: int | None = None, seed: int | None = None,
@@ -271,27 +233,21 @@ def summarize_explain(text: str, method: str = "feature_ablation", model: str = 
 
     Args:
         text: the text to summarize.
-        method: attention, gradient_x_input, integrated_gradients, feature_ablation, lime, shap or kernel_shap.
+        {method_arg}
         model: a model key ("" for the default).
         max_new_tokens: at most this many tokens.
         target: "output", "word:i" or "all".
-        units: "auto" (sentences for long sources), "word" or "sentence".
-        ig_steps: Integrated Gradients' steps.
-        lime_samples: LIME's samples.
-        shap_evals: SHAP's evaluations.
-        seed: the sampling methods' seed.
-        kernel_shap_samples: KernelSHAP's coalitions.
+        {units_arg}
+        {budget_args}
 
     Returns:
-        The explanation schema, ``result`` the summary.
+        {explanation}, ``result`` the summary.
     """
-    result = _summarization.summarize(text, model or None, max_new_tokens=max_new_tokens, min_new_tokens=0)
-    opts = _budgets(ig_steps, lime_samples, shap_evals, kernel_shap_samples, seed)
-    out = explain_subject(_seq2seq.subject(result), method, opts, target=target, units=units)
-    out["result"] = result.to_dict()
-    return out
+    return _summary_explained(text, model, max_new_tokens, None, method, target, units,
+                              _budgets(ig_steps, lime_samples, shap_evals, kernel_shap_samples, seed))
 
 
+@_doc
 def summarize_explain_all(text: str, model: str = "", max_new_tokens: int = 40, target: str = "output",
                           units: str = "auto", methods: str = "", ig_steps: int | None = None,
                           lime_samples: int | None = None, shap_evals: int | None = None, seed: int | None = None,
@@ -303,23 +259,15 @@ def summarize_explain_all(text: str, model: str = "", max_new_tokens: int = 40, 
         model: a model key ("" for the default).
         max_new_tokens: at most this many tokens.
         target: "output", "word:i" or "all".
-        units: "auto", "word" or "sentence".
-        methods: comma-separated method names ("" for every method).
-        ig_steps: Integrated Gradients' steps.
-        lime_samples: LIME's samples.
-        shap_evals: SHAP's evaluations.
-        seed: the sampling methods' seed.
-        kernel_shap_samples: KernelSHAP's coalitions.
+        {units_arg}
+        {methods_arg}
+        {budget_args}
 
     Returns:
-        ``{"explanations": {method: explanation}, "agreement", "result"}``.
+        {all_returns}
     """
-    chosen = method_list(methods)
-    result = _summarization.summarize(text, model or None, max_new_tokens=max_new_tokens, min_new_tokens=0)
-    opts = _budgets(ig_steps, lime_samples, shap_evals, kernel_shap_samples, seed)
-    out = explain_all(_seq2seq.subject(result), chosen, opts, target=target, units=units)
-    out["result"] = result.to_dict()
-    return out
+    return _summary_explained(text, model, max_new_tokens, method_list(methods), None, target, units,
+                              _budgets(ig_steps, lime_samples, shap_evals, kernel_shap_samples, seed))
 
 
 def translate(text: str, target: str = "zh", model: str = "", max_new_tokens: int = _TR["max_new_tokens"]) -> dict[str, Any]:
@@ -337,6 +285,15 @@ def translate(text: str, target: str = "zh", model: str = "", max_new_tokens: in
     return _translation.translate(text, target, model or None, max_new_tokens=max_new_tokens).to_dict()
 
 
+def _translation_explained(text: str, target: str, model: str, max_new_tokens: int, methods: list[str] | None,
+                           single: str | None, explain_target: str, units: str, opts: dict[str, Any]) -> dict[str, Any]:
+    result = _translation.translate(text, target, model or None, max_new_tokens=max_new_tokens)
+    out = _explained(_seq2seq.subject(result), methods, single, opts, explain_target, units)
+    out["result"] = result.to_dict()
+    return out
+
+
+@_doc
 def translate_explain(text: str, target: str = "zh", method: str = "feature_ablation", model: str = "",
                       max_new_tokens: int = _TR["max_new_tokens"], explain_target: str = "output", units: str = "auto",
                       ig_steps: int | None = None, lime_samples: int | None = None, shap_evals: int | None = None,
@@ -346,30 +303,25 @@ def translate_explain(text: str, target: str = "zh", method: str = "feature_abla
     Args:
         text: the English text.
         target: the language, "zh", "fr" or "de".
-        method: attention, gradient_x_input, integrated_gradients, feature_ablation, lime, shap or kernel_shap.
+        {method_arg}
         model: a model key ("" for the default).
         max_new_tokens: at most this many tokens.
         explain_target: "output", "word:i" or "all" (the full matrix, and the alignment from it).
-        units: "auto", "word" or "sentence".
-        ig_steps: Integrated Gradients' steps.
-        lime_samples: LIME's samples.
-        shap_evals: SHAP's evaluations.
-        seed: the sampling methods' seed.
-        kernel_shap_samples: KernelSHAP's coalitions.
+        {units_arg}
+        {budget_args}
 
     Returns:
-        The explanation schema, ``result`` the translation, ``alignment`` (when every output
+        {explanation}, ``result`` the translation, ``alignment`` (when every output
         word is a target) each output word's strongest source words.
     """
-    result = _translation.translate(text, target, model or None, max_new_tokens=max_new_tokens)
-    opts = _budgets(ig_steps, lime_samples, shap_evals, kernel_shap_samples, seed)
-    out = explain_subject(_seq2seq.subject(result), method, opts, target=explain_target, units=units)
-    out["result"] = result.to_dict()
+    out = _translation_explained(text, target, model, max_new_tokens, None, method, explain_target, units,
+                                 _budgets(ig_steps, lime_samples, shap_evals, kernel_shap_samples, seed))
     words = [row for row, t in zip(out["matrix"], out["targets"]) if t["label"].startswith("word:")]
     out["alignment"] = _seq2seq.alignment(words) if words else []
     return out
 
 
+@_doc
 def translate_explain_all(text: str, target: str = "zh", model: str = "", max_new_tokens: int = _TR["max_new_tokens"],
                           explain_target: str = "output", units: str = "auto", methods: str = "",
                           ig_steps: int | None = None, lime_samples: int | None = None, shap_evals: int | None = None,
@@ -382,23 +334,15 @@ def translate_explain_all(text: str, target: str = "zh", model: str = "", max_ne
         model: a model key ("" for the default).
         max_new_tokens: at most this many tokens.
         explain_target: "output", "word:i" or "all".
-        units: "auto", "word" or "sentence".
-        methods: comma-separated method names ("" for every method).
-        ig_steps: Integrated Gradients' steps.
-        lime_samples: LIME's samples.
-        shap_evals: SHAP's evaluations.
-        seed: the sampling methods' seed.
-        kernel_shap_samples: KernelSHAP's coalitions.
+        {units_arg}
+        {methods_arg}
+        {budget_args}
 
     Returns:
-        ``{"explanations": {method: explanation}, "agreement", "result"}``.
+        {all_returns}
     """
-    chosen = method_list(methods)
-    result = _translation.translate(text, target, model or None, max_new_tokens=max_new_tokens)
-    opts = _budgets(ig_steps, lime_samples, shap_evals, kernel_shap_samples, seed)
-    out = explain_all(_seq2seq.subject(result), chosen, opts, target=explain_target, units=units)
-    out["result"] = result.to_dict()
-    return out
+    return _translation_explained(text, target, model, max_new_tokens, method_list(methods), None, explain_target,
+                                  units, _budgets(ig_steps, lime_samples, shap_evals, kernel_shap_samples, seed))
 
 
 # ---- Question answering -----------------------------------------------------------------------
@@ -419,6 +363,12 @@ def qa(question: str, context: str, model: str = "", top_k: int = int(_qa.TOP_K.
     return _qa.answer(question, context, model or None, top_k=top_k).to_dict()
 
 
+def _qa_target(target: str) -> str | None:
+    """"span" / "log_prob" / "" name the task's default target."""
+    return None if str(target or "").strip().lower() in ("", "span", "log_prob") else target
+
+
+@_doc
 def qa_explain(question: str, context: str, method: str = "", model: str = "", target: str = "",
                units: str = "auto", ig_steps: int | None = None, lime_samples: int | None = None,
                shap_evals: int | None = None, seed: int | None = None,
@@ -431,27 +381,22 @@ def qa_explain(question: str, context: str, method: str = "", model: str = "", t
         method: any of sentiment_explain's methods, or "" (extractive: integrated_gradients; generative: feature_ablation).
         model: a model key ("" for the default).
         target: "span" (extractive: start + end logits, default), "start", "end"; "output" or "word:i" (generative); "all".
-        units: "auto" (sentences for long contexts), "word" or "sentence".
-        ig_steps: Integrated Gradients' steps.
-        lime_samples: LIME's samples.
-        shap_evals: SHAP's evaluations.
-        seed: the sampling methods' seed.
-        kernel_shap_samples: KernelSHAP's coalitions.
+        {units_arg}
+        {budget_args}
 
     Returns:
-        The explanation schema, ``result`` the answer.
+        {explanation}, ``result`` the answer.
     """
     result = _qa.answer(question, context, model or None)
     if not str(method or "").strip():
         method = "integrated_gradients" if result.kind == "extractive" else "feature_ablation"
-    if str(target or "").strip().lower() in ("span", "log_prob"):
-        target = ""
     opts = _budgets(ig_steps, lime_samples, shap_evals, kernel_shap_samples, seed)
-    out = _qa.explain(result, method, opts, target=target or None, units=units)
+    out = _qa.explain(result, method, opts, target=_qa_target(target), units=units)
     out["result"] = result.to_dict()
     return out
 
 
+@_doc
 def qa_explain_all(question: str, context: str, model: str = "", target: str = "", units: str = "auto",
                    methods: str = "", ig_steps: int | None = None, lime_samples: int | None = None,
                    shap_evals: int | None = None, seed: int | None = None,
@@ -463,23 +408,17 @@ def qa_explain_all(question: str, context: str, model: str = "", target: str = "
         context: the context.
         model: a model key ("" for the default).
         target: "span" / "" (the default), "start", "end", "output", "word:i" or "all".
-        units: "auto", "word" or "sentence".
-        methods: comma-separated method names ("" for every method).
-        ig_steps: Integrated Gradients' steps.
-        lime_samples: LIME's samples.
-        shap_evals: SHAP's evaluations.
-        seed: the sampling methods' seed.
-        kernel_shap_samples: KernelSHAP's coalitions.
+        {units_arg}
+        {methods_arg}
+        {budget_args}
 
     Returns:
-        ``{"explanations": {method: explanation}, "agreement", "result"}``.
+        {all_returns}
     """
     chosen = method_list(methods)
     result = _qa.answer(question, context, model or None)
-    if str(target or "").strip().lower() in ("span", "log_prob"):
-        target = ""
     opts = _budgets(ig_steps, lime_samples, shap_evals, kernel_shap_samples, seed)
-    out = explain_all(_qa.subject(result), chosen, opts, target=target or None, units=units)
+    out = explain_all(_qa.subject(result), chosen, opts, target=_qa_target(target), units=units)
     for expl in out["explanations"].values():
         expl["kind"] = result.kind
     out["result"] = result.to_dict()
@@ -505,15 +444,4 @@ ENDPOINTS: dict[str, Callable[..., dict[str, Any]]] = {
 }
 
 
-def warm_up() -> None:
-    """Run every method once on a short text with the smallest budgets (start-up, in the
-    background): loads the model, compiles shap's numba code, fills caches."""
-    import logging
-
-    try:
-        sentiment_explain_all("a warm up for the methods", ig_steps=4, lime_samples=20, shap_evals=20, kernel_shap_samples=20)
-    except Exception:  # noqa: BLE001 - a failed warm-up must not stop the app; the tab says why
-        logging.getLogger(__name__).warning("warm-up failed", exc_info=True)
-
-
-__all__ = ["ENDPOINTS", "METHODS", "explain_all", "explain_subject", "method_list", *ENDPOINTS, "warm_up"]
+__all__ = ["ENDPOINTS", "METHODS", "agreement_of", "explain_all", "method_list", *ENDPOINTS, "warm_up"]

@@ -10,6 +10,7 @@ from __future__ import annotations
 import threading
 import time
 import warnings
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -34,7 +35,8 @@ METHODS: dict[str, Method] = {
 }
 
 __all__ = ["METHODS", "UNIT_CHOICES", "Explanation", "Method", "Option", "Stopped", "Subject", "Target", "Unit",
-           "agreement_of", "all_options", "estimate_seconds", "explain", "get_method", "is_sampled", "methods_for",
+           "agreement_of", "all_options", "estimate_seconds", "explain", "explain_all", "get_method", "is_sampled",
+           "method_list", "methods_for",
            "planned_evaluations", "planned_metrics", "select_targets", "stability"]
 
 
@@ -220,3 +222,29 @@ def explain(subject: Subject, method: str, options: dict[str, object] | None = N
                 "stability": stability(m, convergence),
                 **({"faithfulness": metrics_out} if metrics_out is not None else {})},
     )
+
+
+def method_list(methods: object = "") -> list[str] | None:
+    """``"lime, shap"`` or ``["lime", "shap"]`` -> the registered names in registry order;
+    empty -> None (every method). An unknown name is an InputError."""
+    if methods is None or (isinstance(methods, str) and not methods.strip()):
+        return None
+    names = methods.split(",") if isinstance(methods, str) else list(methods)  # type: ignore[call-overload]
+    chosen = {get_method(n).name for n in names if str(n).strip()}
+    if not chosen:
+        raise InputError("bad_method", name="", names=", ".join(METHODS))
+    return [name for name in METHODS if name in chosen]
+
+
+def explain_all(subject: Subject, methods: list[str] | None = None, options: dict[str, Any] | None = None,
+                target: object = None, units: str = "auto", progress: Callable[[str], Progress] | None = None,
+                stop: threading.Event | None = None) -> dict[str, Any]:
+    """Several methods (default: every method the Subject supports; a named one it cannot run
+    is an InputError) on one Subject, which they share with its scorer (a perturbation two of
+    them ask for runs once), and how far they agree, as the API's schema:
+    ``{"explanations": {method: explanation dict}, "agreement": ...}``. ``progress(method)``
+    gives each method's progress callback."""
+    names = list(methods) if methods else methods_for(subject)
+    results = {name: explain(subject, name, options, target=target, units=units,
+                             progress=progress(name) if progress else None, stop=stop).to_dict() for name in names}
+    return {"explanations": results, "agreement": agreement_of(results)}
