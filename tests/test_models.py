@@ -148,6 +148,28 @@ def test_active_profile_from_env(monkeypatch) -> None:
         config.active_profile()
 
 
+def test_a_space_defaults_to_the_hub_profile_unless_told(monkeypatch) -> None:
+    """A Space installs only requirements.txt (no offline model packages) and reaches the hub."""
+    monkeypatch.delenv(config.PROFILE_ENV, raising=False)
+    monkeypatch.delenv("SPACE_ID", raising=False)
+    monkeypatch.delenv("SYSTEM", raising=False)
+    assert config.active_profile() == "offline"
+    monkeypatch.setenv("SYSTEM", "spaces")
+    assert config.active_profile() == "hub"
+    monkeypatch.delenv("SYSTEM")
+    monkeypatch.setenv("SPACE_ID", "teacher/llm-playground")
+    assert config.active_profile() == "hub"
+    monkeypatch.setenv(config.PROFILE_ENV, "offline")  # PLAYGROUND_PROFILE wins
+    assert config.active_profile() == "offline"
+
+
+def test_every_hub_model_is_pinned_to_a_full_commit() -> None:
+    specs = {s.key: s for specs in config.CHOICES["hub"].values() for s in specs}
+    assert len(specs) >= 9
+    for spec in specs.values():
+        assert spec.revision and len(spec.revision) == 40 and int(spec.revision, 16) >= 0, spec.key
+
+
 def test_cache_dir_from_env(monkeypatch, tmp_path) -> None:
     monkeypatch.setenv(config.CACHE_ENV, str(tmp_path))
     assert config.cache_dir() == tmp_path
