@@ -21,13 +21,23 @@ def main() -> None:
     if args.profile:
         os.environ[config.PROFILE_ENV] = args.profile
 
+    from playground import models
     from playground.api import warm_up
     from playground.ui.app import build_demo, launch
+    from playground.ui.zerogpu import on_zero_gpu
 
+    if on_zero_gpu():
+        # A GPU call runs in a fork that must find the models loaded: load them now, outside any.
+        models.prepare(load_defaults=True)
     demo, i18n = build_demo()
-    # JIT-compiled parts of shap and the first batches cost seconds once; pay them before the
-    # first visitor does, without delaying start-up.
-    threading.Thread(target=warm_up, daemon=True).start()
+
+    def prepare_then_warm_up() -> None:
+        # GGUF conversions (20-98 s each, once per cache) before the first visitor asks, with
+        # progress in the log; then shap's JIT and the first batches. Start-up does not wait.
+        models.prepare()
+        warm_up()
+
+    threading.Thread(target=prepare_then_warm_up, daemon=True).start()
     launch(demo, i18n, server_name=args.host, server_port=args.port)
 
 

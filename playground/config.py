@@ -384,7 +384,17 @@ class Limits:
     max_tokens: int = 256  # longer inputs are truncated for the model and said so
     max_attention_tokens: int = 128  # attention maps grow as layers x heads x n^2
     batch_size: int = 64  # rows per forward pass in the batched scorers
-    queue_size: int = 16
+    # A class of 40 at once: gradio's queue holds every waiting event (a few per student); it is
+    # a backstop, since the app turns long jobs away first, with a translated message.
+    queue_size: int = 512
+    # Jobs running at once per concurrency group (playground.ui.common): predictions and
+    # attention views; generations (summaries, translations, generative answers); explanations.
+    quick_concurrency: int = 2
+    generate_concurrency: int = 1
+    explain_concurrency: int = 1
+    long_jobs_per_session: int = 2  # explanations one browser session may have waiting or running
+    long_jobs_waiting: int = 120  # explanations the whole app keeps waiting before it says "busy"
+    long_job_ttl_s: float = 1800.0  # an admitted job never seen to finish stops counting after this
 
 
 LIMITS = Limits()

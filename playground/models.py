@@ -36,16 +36,23 @@ class LoadedModel:
     model: Any  # a transformers PreTrainedModel in eval mode
     tokenizer: Any
     device: torch.device
-    # bfloat16 autocast for the batched (no-gradient) scoring passes on CPUs that do bf16 in
-    # hardware: about 2x faster per evaluation, probabilities within ~1e-3 (bench/explain.py
-    # measures both). None: full precision.
+    # Half-precision autocast for the forward-only passes (forward_autocast): on a GPU always,
+    # on CPUs that do bf16 in hardware (about 2x faster per evaluation there, probabilities
+    # within ~1e-3; bench/explain.py measures both). None: full precision.
     autocast: torch.dtype | None = None
 
     def scoring_context(self) -> contextlib.AbstractContextManager:
-        """Where the many forward passes of LIME and SHAP run."""
+        """Where forward-only passes run: the many of LIME and SHAP, and generation."""
         if self.autocast is None:
             return contextlib.nullcontext()
         return torch.autocast(self.device.type, dtype=self.autocast)
+
+    def generation_context(self) -> contextlib.AbstractContextManager:
+        """Where generation runs: half precision on a GPU; on a CPU full precision, so that the
+        offline models write what the measured evaluation (scripts/evaluate.py) saw."""
+        if self.device.type != "cuda":
+            return contextlib.nullcontext()
+        return self.scoring_context()
 
     @property
     def labels(self) -> list[str]:
@@ -62,9 +69,16 @@ def choose_device() -> torch.device:
     return torch.device("cpu")
 
 
-def cpu_autocast(device: torch.device) -> torch.dtype | None:
-    """bfloat16 on a CPU with native bf16 (AVX512-BF16 / AMX), unless PLAYGROUND_CPU_BF16=0;
-    never on a GPU (it already runs in float16) nor where bf16 would be emulated (slower)."""
+def forward_autocast(device: torch.device) -> torch.dtype | None:
+    """The half precision that forward-only passes (generation, the scorers' batches) run in,
+    while the weights stay in float32 for the gradient methods: on a GPU bfloat16 where it is
+    native (Ampere and later), else float16, unless ``PLAYGROUND_GPU_HALF=0``; on a CPU
+    bfloat16 only where it is native (AVX512-BF16 / AMX), unless ``PLAYGROUND_CPU_BF16=0``
+    (emulated bf16 is slower than float32)."""
+    if device.type == "cuda":
+        if os.environ.get("PLAYGROUND_GPU_HALF", "1") == "0":
+            return None
+        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
     if device.type != "cpu" or os.environ.get("PLAYGROUND_CPU_BF16", "1") == "0":
         return None
     try:
@@ -75,8 +89,9 @@ def cpu_autocast(device: torch.device) -> torch.dtype | None:
 
 
 def _dtype(device: torch.device) -> torch.dtype:
-    # Half precision halves memory and doubles speed on a GPU; on a CPU it is slower.
-    return torch.float16 if device.type == "cuda" else torch.float32
+    # Weights in full precision everywhere: Integrated Gradients and gradient x input need float32
+    # gradients (float16 ones underflow); forward passes get half precision from autocast.
+    return torch.float32
 
 
 def package_path(spec: config.ModelSpec) -> Path:
@@ -290,9 +305,38 @@ def load(spec: config.ModelSpec, progress: ConvertProgress | None = None) -> Loa
         device = choose_device()
         log.info("loading %s (%s) on %s", spec.key, spec.source, device)
         model, tokenizer = _LOADERS[spec.source](spec, device)
-        loaded = LoadedModel(spec=spec, model=model, tokenizer=tokenizer, device=device, autocast=cpu_autocast(device))
+        loaded = LoadedModel(spec=spec, model=model, tokenizer=tokenizer, device=device, autocast=forward_autocast(device))
         _cache[spec.key] = loaded
         return loaded
+
+
+def prepare(profile: str | None = None, load_defaults: bool = False) -> None:
+    """At start-up: convert every GGUF model of the profile (once; the result is cached on disk)
+    with its progress in the log, and with ``load_defaults`` load each task's default model
+    (ZeroGPU wants models on the device before the first GPU call). A model that cannot be
+    prepared is logged; its tab says why when it is used."""
+    specs = {s.key: s for specs in config.CHOICES[profile or config.active_profile()].values() for s in specs}
+    for spec in specs.values():
+        if spec.source != "gguf":
+            continue
+        last = [-1.0]
+
+        def logged(fraction: float, elapsed: float, total: float, spec: config.ModelSpec = spec,
+                   last: list[float] = last) -> None:
+            if fraction - last[0] >= 0.1 or fraction >= 1.0:
+                last[0] = fraction
+                log.info("converting %s: %.0f %% (%.0f of about %.0f s)", spec.key, 100 * fraction, elapsed, total)
+
+        try:
+            convert_gguf(spec, logged)
+        except Exception:  # noqa: BLE001 - start-up goes on; the tab reports the problem
+            log.warning("could not prepare %s", spec.key, exc_info=True)
+    if load_defaults:
+        for task in config.TASKS:
+            try:
+                load_task(task, profile)
+            except Exception:  # noqa: BLE001 - as above
+                log.warning("could not load the %s model", task, exc_info=True)
 
 
 def load_task(task: str, profile: str | None = None) -> LoadedModel:

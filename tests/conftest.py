@@ -51,6 +51,16 @@ def tiny_profile(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
             os.environ[k] = v
 
 
+@pytest.fixture(autouse=True)
+def fresh_results() -> Iterator[None]:
+    """Each test starts with an empty explanation cache, so what it measures ran in it (the
+    cache itself is tested in tests/explain/test_result_cache.py)."""
+    from playground.explain import RESULTS
+
+    RESULTS.clear()
+    yield
+
+
 @pytest.fixture(scope="session")
 def loaded(tiny_profile: Path):
     """The tiny sentiment model, loaded through models.load_task."""

@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from .. import messages
+from ..cache import BoundedCache
 from ..errors import InputError
 from . import faithfulness as faith
 from .agreement import of_explanations as agreement_of
@@ -34,7 +35,7 @@ METHODS: dict[str, Method] = {
     for m in (Attention(), GradientXInput(), IntegratedGradients(), FeatureAblation(), Lime(), Shap(), KernelShap())
 }
 
-__all__ = ["METHODS", "UNIT_CHOICES", "Explanation", "Method", "Option", "Stopped", "Subject", "Target", "Unit",
+__all__ = ["METHODS", "RESULTS", "UNIT_CHOICES", "Explanation", "Method", "Option", "Stopped", "Subject", "Target", "Unit",
            "agreement_of", "all_options", "estimate_seconds", "explain", "explain_all", "get_method", "is_sampled",
            "method_list", "methods_for",
            "planned_evaluations", "planned_metrics", "select_targets", "stability"]
@@ -156,6 +157,11 @@ def _removal(removal: tuple[str, dict[str, Any]]) -> dict[str, Any]:
     return {"removal": messages.t(key, "en", **params), "removal_key": key, "removal_params": dict(params)} if key else {}
 
 
+# Finished explanations by (Subject key, method, options, targets, units, metrics): a repeated
+# request, from any tab or the API, is answered from here. Bounded in bytes (cache.py).
+RESULTS = BoundedCache()
+
+
 def explain(subject: Subject, method: str, options: dict[str, object] | None = None, target: object = None,
             units: str = "auto", progress: Progress | None = None, stop: threading.Event | None = None,
             metrics: bool = True) -> Explanation:
@@ -165,7 +171,8 @@ def explain(subject: Subject, method: str, options: dict[str, object] | None = N
     rows run; ``stop`` (set by a Stop button) ends the job between two batches (raises
     :class:`Stopped`). With ``metrics`` the result carries its faithfulness (extras
     ``"faithfulness"``, :mod:`.faithfulness`, on the same scorer and word removal); it always
-    carries its ``"stability"``."""
+    carries its ``"stability"``. A request seen before (same Subject key, method, options,
+    targets, units) comes from :data:`RESULTS`, marked ``extras["cached"]``."""
     m = get_method(method)
     s = with_units(subject, units)
     if not m.supports(s):
@@ -174,6 +181,12 @@ def explain(subject: Subject, method: str, options: dict[str, object] | None = N
         raise InputError("method_unsupported", name=m.name)
     chosen = select_targets(s, target)
     opts = m.resolve(options)
+    cache_key = (s.key, s.unit_kind, m.name, tuple(sorted(opts.items())), tuple(chosen), metrics) if s.key else None
+    if cache_key is not None and (hit := RESULTS.get(cache_key)) is not None:
+        hit.extras["cached"] = True
+        if progress is not None:
+            progress(1.0, m.name)
+        return hit
     planned = max(1, m.evaluations(s, opts, len(chosen)))
     metric_rows = faith.planned_rows(s.score, len(chosen)) if metrics and s.score is not None else 0
 
@@ -211,7 +224,7 @@ def explain(subject: Subject, method: str, options: dict[str, object] | None = N
     if progress is not None:
         progress(1.0, m.name)
     notes = {k: v for k, v in s.notes.items() if not callable(v)}
-    return Explanation(
+    result = Explanation(
         task=s.task, method=m.name, model=s.model, units=list(s.units), targets=[s.targets[i] for i in chosen],
         matrix=matrix, evaluations=int(evaluations), seconds=seconds, options=opts, unit_kind=s.unit_kind,
         truncated=s.truncated, convergence=convergence,
@@ -222,6 +235,9 @@ def explain(subject: Subject, method: str, options: dict[str, object] | None = N
                 "stability": stability(m, convergence),
                 **({"faithfulness": metrics_out} if metrics_out is not None else {})},
     )
+    if cache_key is not None:
+        RESULTS.put(cache_key, result)
+    return result
 
 
 def method_list(methods: object = "") -> list[str] | None:

@@ -248,10 +248,21 @@ class Subject:
     truncated: bool = False
     texts: dict[str, str] = field(default_factory=dict)  # part -> the text its units index
     notes: dict[str, Any] = field(default_factory=dict)  # JSON-friendly task specifics
+    # What identifies the input and the model: equal keys give equal explanations, so the
+    # engine's result cache answers a repeated request from it ("" : never cached).
+    key: str = ""
 
     def offers(self) -> set[str]:
         return {name for name, v in (("scorer", self.score), ("gradients", self.gradient), ("attention", self.attention))
                 if v is not None}
+
+
+def subject_key(*parts: Any) -> str:
+    """A Subject's ``key`` from everything that decides its explanations (task, model key, the
+    exact input ids or text, targets): a digest of their ``repr``."""
+    import hashlib
+
+    return hashlib.sha256(repr(parts).encode("utf-8", "surrogatepass")).hexdigest()
 
 
 @dataclass

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from .base import AttentionView, GradientView, MaskScorer, Subject, Target, Unit
+from .base import AttentionView, GradientView, MaskScorer, Subject, Target, Unit, subject_key
 
 # Rows x tokens per scoring forward, and per gradient forward (activations kept for backward).
 SCORE_ROW_TOKENS = 16384
@@ -92,7 +92,9 @@ def subject(loaded: Any, *, task: str, ids: list[int], position_unit: list[int |
         score.probe()  # the measured cost of a row, for time estimates
     return Subject(task=task, model=loaded.spec.display, units=units, targets=targets, score=score, gradient=gradient,
                    attention=attention, default_target=default_target, truncated=truncated, texts=dict(texts or {}),
-                   notes=dict(notes or {}))
+                   notes=dict(notes or {}),
+                   key=subject_key(task, loaded.spec.key, ids, token_types, position_unit, units, targets,
+                                   target_rows, default_target, truncated, notes))
 
 
 __all__ = ["mask_id", "subject"]

@@ -37,7 +37,7 @@ import torch
 
 from .. import text
 from ..text import Span
-from .base import AttentionView, GradientView, MaskScorer, Subject, Target, Unit
+from .base import AttentionView, GradientView, MaskScorer, Subject, Target, Unit, subject_key
 from .units import merge_within_pieces
 
 # Rows per teacher-forced forward. Measured on SmolLM2-135M, 2 CPU cores, ~55-token rows
@@ -176,6 +176,11 @@ class _Counting(torch.nn.Module):
         self.inner = model
         self.rows = 0
         self.keeps_logits = "logits_to_keep" in inspect.signature(model.forward).parameters
+        # A 2-D logits_to_keep (one set of positions per row) needs transformers' row-wise
+        # slicing (5.21+; Python 3.10 installs 5.20, which takes only an int or a 1-D index).
+        from transformers import modeling_utils
+
+        self.keeps_row_logits = self.keeps_logits and hasattr(modeling_utils, "slice_logits_to_keep")
 
     def forward(self, **kwargs: Any) -> Any:
         kwargs.setdefault("use_cache", False)
@@ -216,7 +221,7 @@ def _decoder_logprobs(counting: _Counting, prompts: list[list[int]], output_ids:
     ids, mask, where = ids.to(device), mask.to(device), where.to(device)
     target = torch.tensor(output_ids, device=device)
     with torch.set_grad_enabled(grad):
-        if counting.keeps_logits:
+        if counting.keeps_row_logits:
             logits = counting(input_ids=ids, attention_mask=mask, logits_to_keep=where).logits
         else:
             logits = counting(input_ids=ids, attention_mask=mask).logits
@@ -414,6 +419,7 @@ def subject(loaded: Any, inp: LLMInput, task: str, *, eager: Callable[[], contex
         task=task, model=loaded.spec.display, units=template.units, targets=targets, score=score, gradient=gradient,
         attention=attention, truncated=truncated, texts=template.part_texts,
         notes={"target_kind": "log_prob", "output_words": [w.to_dict() for w in out_words]},
+        key=subject_key(task, loaded.spec.key, inp, truncated),
     )
 
 

@@ -350,9 +350,10 @@ ZH: dict[str, str] = {
 # join the one catalogue here, and a key may be defined once only.
 from . import qa as _qa  # noqa: E402
 from . import seq2seq as _seq2seq  # noqa: E402
+from . import serving as _serving  # noqa: E402
 from . import trust as _trust  # noqa: E402
 
-for _extra in (_seq2seq, _qa, _trust):
+for _extra in (_seq2seq, _qa, _trust, _serving):
     assert not (set(_extra.EN) & set(EN)), f"{_extra.__name__} redefines {set(_extra.EN) & set(EN)}"
     EN.update(_extra.EN)
     ZH.update(_extra.ZH)

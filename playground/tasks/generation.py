@@ -287,7 +287,7 @@ def stream(
     def work() -> None:
         try:
             lock = _sampling_lock if not o.greedy else contextlib.nullcontext()
-            with models.gate(spec.key).generating(), lock, models.guard_oom():
+            with models.gate(spec.key).generating(), lock, models.guard_oom(), loaded.generation_context():
                 if not o.greedy:
                     torch.manual_seed(o.seed)
                 started = box["t0"] = time.perf_counter()

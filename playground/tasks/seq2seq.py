@@ -175,7 +175,7 @@ def _run_encoder_decoder(loaded: models.LoadedModel, model_text: str, min_new: i
     keep = {tok.eos_token_id, getattr(model.generation_config, "forced_eos_token_id", None)}
     suppress = [i for i in (tok.pad_token_id, tok.unk_token_id) if i is not None and i not in keep]
     started = time.perf_counter()
-    with torch.inference_mode(), models.guard_oom():
+    with torch.inference_mode(), models.guard_oom(), loaded.generation_context():
         out = model.generate(
             **enc,
             # These override the model's own min_length / max_length (DistilBART's asks for 56-142).

@@ -5,18 +5,20 @@ from __future__ import annotations
 
 import functools
 import inspect
+import os
 import typing
 from collections.abc import Callable
 from typing import Any
 
 import gradio as gr
 
-from .. import api, config
+from .. import api, config, explain
 from ..config import LIMITS
 from ..tasks import TASKS
 from . import generation_tab, qa_tab, sentiment_tab, seq2seq_tab
-from .common import MODEL_QUEUE, guarded
+from .common import CONCURRENCY, EXPLAIN, GENERATE, QUICK, closed, guarded
 from .common import i18n as make_i18n
+from .zerogpu import explanation_seconds, gpu
 
 # One tab builder per task.
 BUILDERS: dict[str, Callable[[gr.I18n, str], None]] = {
@@ -56,10 +58,55 @@ def endpoint(fn: Callable[..., Any]) -> Callable[..., Any]:
     return call
 
 
+def api_group(name: str) -> str:
+    """An endpoint's concurrency group: explanations, the sentiment prediction, or a generation
+    (the rest: summaries, translations, answers, which a generative model writes)."""
+    if "explain" in name:
+        return EXPLAIN
+    return QUICK if name == "sentiment" else GENERATE
+
+
+def _without_request(arguments: dict[str, Any]) -> dict[str, Any]:
+    # The result cache's key: the endpoint's own arguments (the request differs every call).
+    return {k: v for k, v in arguments.items() if k != "request"}
+
+
 def register_api() -> None:
-    """Every API endpoint, one model job at a time across the whole app."""
+    """Every API endpoint, in its concurrency group, behind gradio's result cache (bounded in
+    bytes; a hit is answered without joining the queue). The endpoints are deterministic for
+    their arguments (sampling takes a seed), so equal requests get equal answers."""
+    mb = cache_mb()
     for name, fn in api.ENDPOINTS.items():
-        gr.api(endpoint(fn), api_name=name, concurrency_id=MODEL_QUEUE, concurrency_limit=1)
+        group = api_group(name)
+        wrapped = gpu(endpoint(fn), group, api_seconds(fn) if group == EXPLAIN else None)
+        if mb > 0:
+            wrapped = gr.cache(wrapped, key=_without_request, max_size=0, max_memory=f"{mb}mb")
+        gr.api(wrapped, api_name=name, concurrency_id=group, concurrency_limit=CONCURRENCY[group])
+
+
+def api_seconds(fn: Callable[..., Any]) -> Callable[..., int]:
+    """The ZeroGPU duration of an explanation endpoint's call, from the methods it names."""
+    sig = inspect.signature(fn)
+
+    def seconds(*args: Any, **kwargs: Any) -> int:
+        kwargs = {k: v for k, v in kwargs.items() if k in sig.parameters}
+        given = sig.bind_partial(*args[: len(sig.parameters)], **kwargs).arguments
+        if "methods" in sig.parameters:
+            names = explain.method_list(given.get("methods") or "") or list(explain.METHODS)
+        else:
+            # The method named, or the endpoint's default ("" lets the task choose: at least a
+            # generation's time is asked for).
+            names = [str(given.get("method") or sig.parameters["method"].default)]
+        return explanation_seconds(names, {})
+
+    return seconds
+
+
+def cache_mb() -> int:
+    """The API result cache's budget in MB (``PLAYGROUND_RESULT_CACHE_MB``, 0: off)."""
+    from ..cache import budget_bytes
+
+    return budget_bytes() // 2**20
 
 
 def build_demo(profile: str | None = None) -> tuple[gr.Blocks, gr.I18n]:
@@ -69,12 +116,27 @@ def build_demo(profile: str | None = None) -> tuple[gr.Blocks, gr.I18n]:
     with gr.Blocks(title="LLM Playground") as demo:
         gr.Markdown(i18n("app_title"))
         gr.Markdown(i18n("app_intro"))
+        if config.on_space() and os.environ.get("OAUTH_CLIENT_ID"):
+            # Signed-in visitors get a larger ZeroGPU quota (hf_oauth in the front matter makes
+            # the Space set OAUTH_CLIENT_ID; without it gradio's login cannot work).
+            with gr.Row():
+                gr.LoginButton(size="sm", scale=0)
+                gr.Markdown(i18n("login_hint"))
         with gr.Tabs(selected="generation"):
             for name in TASKS:
                 with gr.Tab(i18n(f"tab_{name}"), id=name, elem_id=f"tab-{name}"):
                     BUILDERS[name](i18n, profile)
         register_api()
+        # A closed browser stops its job (within a batch) and frees its admitted slots.
+        demo.unload(closed)
     return demo, i18n
+
+
+def mcp_available() -> bool:
+    """gradio's MCP server needs the ``gradio[mcp]`` extra (requirements.txt installs it)."""
+    import importlib.util
+
+    return importlib.util.find_spec("mcp") is not None
 
 
 def launch(demo: gr.Blocks, i18n: gr.I18n, **kwargs: object) -> object:
@@ -82,6 +144,9 @@ def launch(demo: gr.Blocks, i18n: gr.I18n, **kwargs: object) -> object:
     monitoring endpoint, no extra file paths."""
     demo.queue(max_size=LIMITS.queue_size, default_concurrency_limit=1)
     return demo.launch(
+        # Every endpoint of playground.api is also an MCP tool (its docstring is the tool's
+        # description); UI events are private and stay out.
+        mcp_server=mcp_available(),
         show_error=False,
         enable_monitoring=False,
         allowed_paths=[],

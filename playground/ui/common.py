@@ -1,38 +1,119 @@
-"""What every tab shares: the language of a request, user-facing errors, the model queue."""
+"""What every tab shares: the language of a request, user-facing errors, the concurrency groups,
+admission of long jobs, Stop."""
 
 from __future__ import annotations
 
 import functools
+import hashlib
 import html
 import inspect
 import logging
+import os
+import tempfile
 import threading
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import gradio as gr
 
+from ..config import LIMITS
 from ..errors import PlaygroundError
 from ..messages import EN, ZH, language, t
+from ..serving import Admission
 
 log = logging.getLogger("playground.ui")
 
-# Every event that runs a model shares this concurrency group with limit 1, so one GPU (or the
-# CPU) runs one job at a time, whichever tab it comes from; the queue's max_size bounds the wait.
-MODEL_QUEUE = "model"
+# Concurrency groups: cheap work never waits behind an explanation. Predictions, answers and
+# attention views (one forward pass) run in QUICK; generations (summaries, translations,
+# generative answers) in GENERATE; explanations in EXPLAIN. Each group has its own limit
+# (config.LIMITS), so a long Integrated Gradients run holds only the EXPLAIN slot.
+QUICK, GENERATE, EXPLAIN = "quick", "generate", "explain"
+CONCURRENCY = {QUICK: LIMITS.quick_concurrency, GENERATE: LIMITS.generate_concurrency,
+               EXPLAIN: LIMITS.explain_concurrency}
 
-# Stop requests, per browser session: a Stop button sets the event that the running job polls
-# (a generation's stopping criterion, an explanation's scorer between two batches). gr.State
-# cannot hold a threading.Event.
-_stops: dict[str, threading.Event] = {}
+
+def group(name: str) -> dict[str, Any]:
+    """The event settings of a concurrency group (UI events stay out of the API: every
+    endpoint is in playground.api)."""
+    return dict(concurrency_id=name, concurrency_limit=CONCURRENCY[name], api_visibility="private")
+
+
+# Explanations admitted per browser session (playground.serving): admitted by a queue-free step
+# before they join the queue, released when they end, forgotten when the browser closes.
+ADMISSION = Admission()
+
+
+class StopSignal(threading.Event):
+    """A session's Stop: a threading.Event that a job in a forked worker (ZeroGPU runs each GPU
+    call in a fork of the app) also sees, through a flag file the Stop button writes."""
+
+    def __init__(self, session: str) -> None:
+        super().__init__()
+        self.flag = _STOP_DIR / hashlib.sha256(session.encode()).hexdigest()[:32]
+
+    def set(self) -> None:
+        super().set()
+        try:
+            _STOP_DIR.mkdir(parents=True, exist_ok=True)
+            self.flag.touch()
+        except OSError:  # a read-only disk: the in-process flag still works
+            pass
+
+    def clear(self) -> None:
+        super().clear()
+        self.flag.unlink(missing_ok=True)
+
+    def is_set(self) -> bool:
+        return super().is_set() or self.flag.exists()
+
+
+_STOP_DIR = Path(tempfile.gettempdir()) / f"llm-playground-stop-{os.getpid()}"
+# Stop requests, per browser session: a Stop button (or a closed browser) sets the event that
+# the running job polls (a generation's stopping criterion, an explanation's scorer between two
+# batches). gr.State cannot hold a threading.Event.
+_stops: dict[str, StopSignal] = {}
 _stops_lock = threading.Lock()
 
 
-def stop_event(request: gr.Request | None) -> threading.Event:
+def session_of(request: gr.Request | None) -> str:
+    return getattr(request, "session_hash", None) or "anonymous"
+
+
+def stop_event(request: gr.Request | None) -> StopSignal:
     """The session's Stop event (created on first use)."""
-    key = getattr(request, "session_hash", None) or "anonymous"
+    key = session_of(request)
     with _stops_lock:
-        return _stops.setdefault(key, threading.Event())
+        if key not in _stops:
+            _stops[key] = StopSignal(key)
+        return _stops[key]
+
+
+def admit(request: gr.Request) -> None:
+    """Before an explanation joins the queue: turn it away, in the user's language, when this
+    session already has its share waiting or the whole app has too many (playground.serving)."""
+    try:
+        ADMISSION.admit(session_of(request))
+    except PlaygroundError as exc:
+        raise user_error(exc, request_language((request,), {})) from None
+
+
+def release(request: gr.Request | None) -> None:
+    """An admitted explanation ended (finished, failed or stopped)."""
+    ADMISSION.release(session_of(request))
+
+
+def closed(request: gr.Request) -> None:
+    """The browser closed (gradio's unload): stop its running job within a batch, forget its
+    admitted jobs and its Stop event."""
+    key = session_of(request)
+    with _stops_lock:
+        signal = _stops.pop(key, None)
+    if signal is not None:
+        signal.set()
+        # The job polls the same object; its flag file goes when the job has seen it.
+        threading.Timer(60.0, lambda: signal.flag.unlink(missing_ok=True)).start()
+    ADMISSION.forget(key)
 
 
 def i18n(**fill: object) -> gr.I18n:

@@ -14,7 +14,18 @@ from ..config import LIMITS
 from ..messages import t
 from ..tasks import generation as task
 from . import panels
-from .common import MODEL_QUEUE, attention_choices, conversion_progress, guarded, redraw_attention, request_language, stop_event
+from .common import (
+    GENERATE,
+    QUICK,
+    attention_choices,
+    conversion_progress,
+    group,
+    guarded,
+    redraw_attention,
+    request_language,
+    stop_event,
+)
+from .zerogpu import gpu
 
 EXAMPLES = [
     "Write a short poem about the sea.",
@@ -171,19 +182,19 @@ def build(i18n: gr.I18n, profile: str) -> None:
     def stop_h(request: gr.Request):
         stop_event(request).set()
 
-    common = dict(concurrency_id=MODEL_QUEUE, concurrency_limit=1, api_visibility="private")
     gen_inputs = [prompt, model, mode, max_new, temperature, top_k, top_p, rep, seed]
     gen_outputs = [output, summary, result_state, step, step_line, step_plot, lens_pos, *view.outputs,
                    *trust_panel.outputs]
-    gen_event = go_btn.click(run, gen_inputs, gen_outputs, **common)
-    prompt.submit(run, gen_inputs, gen_outputs, **common)
+    run_gpu = gpu(run, GENERATE)
+    gen_event = go_btn.click(run_gpu, gen_inputs, gen_outputs, **group(GENERATE))
+    prompt.submit(run_gpu, gen_inputs, gen_outputs, **group(GENERATE))
     stop_btn.click(stop_h, None, None, queue=False, api_visibility="private")
     step.change(show_step, [result_state, step], [step_line, step_plot], queue=False, api_visibility="private")
     panels.wire(controls, {"": view}, subject_of, [result_state, model], trust_panel=trust_panel)
-    att_btn.click(attention_h, [result_state, model], [att_state, att_layer, att_head, att_plot], **common)
+    att_btn.click(gpu(attention_h, QUICK), [result_state, model], [att_state, att_layer, att_head, att_plot], **group(QUICK))
     for control in (att_mode, att_layer, att_head):
         control.change(redraw_attention, [att_state, att_mode, att_layer, att_head], att_plot, queue=False, api_visibility="private")
-    lens_btn.click(lens_h, [result_state, model, lens_pos], lens_plot, **common)
+    lens_btn.click(gpu(lens_h, QUICK), [result_state, model, lens_pos], lens_plot, **group(QUICK))
     model.change(lambda k: gr.update(value="chat" if task.spec_for(k, profile).chat else "plain"), model, mode,
                  queue=False, api_visibility="private")
     del gen_event

@@ -34,7 +34,8 @@ from ..explain import (
 )
 from ..messages import EN, t
 from ..tasks import TASKS
-from .common import MODEL_QUEUE, guarded, request_language, stop_event
+from .common import EXPLAIN, admit, group, guarded, release, request_language, stop_event
+from .zerogpu import explanation_seconds, gpu
 
 DEFAULT = "default"  # the target value meaning "the task's default target"
 ESTIMATE_NOTICE_S = 5.0  # jobs expected to take longer show their estimate first
@@ -358,6 +359,12 @@ def wire(c: Controls, views_: dict[str, ResultView], subject_of: Callable[[dict[
         return explain_with(data, request, progress, every=True)
 
     def explain_with(data: dict, request: gr.Request, progress: gr.Progress, every: bool) -> list[Any]:
+        try:
+            return explained(data, request, progress, every)
+        finally:
+            release(request)  # admitted before it joined the queue (common.admit)
+
+    def explained(data: dict, request: gr.Request, progress: gr.Progress, every: bool) -> list[Any]:
         lang = request_language((request,), {})
         stop = stop_event(request)
         stop.clear()
@@ -402,10 +409,23 @@ def wire(c: Controls, views_: dict[str, ResultView], subject_of: Callable[[dict[
     def stop_h(request: gr.Request) -> None:
         stop_event(request).set()
 
-    common = dict(concurrency_id=MODEL_QUEUE, concurrency_limit=1, api_visibility="private")
-    c.run.click(run, inputs, outputs, **common)
+    # Admitted first, without the queue (one session's share, the app's limit; a translated
+    # message otherwise), then queued in the EXPLAIN group, which predictions never wait on.
+    admitted = dict(concurrency_limit=None, api_visibility="private", show_progress="hidden")
+
+    def chosen_seconds(data: dict, *_: Any) -> int:
+        chosen = data[c.method]
+        names = [m for m in METHODS if m in (chosen or [])] if c.multi else [str(chosen)]
+        return explanation_seconds(names, {name: data[comp] for name, comp in c.options.items()})
+
+    def all_seconds(data: dict, *_: Any) -> int:
+        return explanation_seconds(list(METHODS), {name: data[comp] for name, comp in c.options.items()})
+
+    run_gpu = gpu(run, EXPLAIN, chosen_seconds)
+    c.run.click(admit, None, None, **admitted).success(run_gpu, inputs, outputs, **group(EXPLAIN))
     if c.run_all is not None:
-        c.run_all.click(run_all, inputs, outputs, **common)
+        c.run_all.click(admit, None, None, **admitted).success(gpu(run_all, EXPLAIN, all_seconds), inputs, outputs,
+                                                             **group(EXPLAIN))
     c.stop.click(stop_h, None, None, queue=False, api_visibility="private")
     if trust_panel is not None:
         def redraw_trust(state: dict | None, row: Any, request: gr.Request) -> list[Any]:
@@ -420,7 +440,7 @@ def wire(c: Controls, views_: dict[str, ResultView], subject_of: Callable[[dict[
         view.row.change(redraw, [view.state, view.row], view.shown, queue=False, api_visibility="private")
 
     def then(event: Any) -> Any:
-        return event.success(run, inputs, outputs, **common)
+        return event.success(admit, None, None, **admitted).success(run_gpu, inputs, outputs, **group(EXPLAIN))
 
     return then
 

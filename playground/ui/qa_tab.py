@@ -15,7 +15,8 @@ from .. import config, views
 from ..messages import t
 from ..tasks import qa
 from . import panels
-from .common import MODEL_QUEUE, attention_choices, conversion_progress, guarded, request_language
+from .common import GENERATE, QUICK, attention_choices, conversion_progress, group, guarded, request_language
+from .zerogpu import gpu
 
 # Preset question + context pairs (one dropdown fills both boxes: gr.Examples over two inputs
 # shows raw i18n markers in this Gradio). The last one has no answer in its context.
@@ -225,14 +226,16 @@ def build(i18n: gr.I18n, profile: str) -> None:
         q, c = EXAMPLES[min(max(int(index), 0), len(EXAMPLES) - 1)]
         return q, c
 
-    common = dict(concurrency_id=MODEL_QUEUE, concurrency_limit=1, api_visibility="private")
     inputs = [question, context, model, top_k]
     outputs = [answer_box, score_box, summary, context_hl, start_end, candidates, start_end_help, gen_note, result_state,
                controls.target, *view.outputs, *trust_panel.outputs]
     attention_io = ([result_state, att_mode], [att_state, att_layer, att_head, att_note, att_plot])
-    # The attention view costs one forward: it comes with every answer.
-    go_btn.click(answer_h, inputs, outputs, **common).success(attention_h, *attention_io, **common)
-    question.submit(answer_h, inputs, outputs, **common).success(attention_h, *attention_io, **common)
+    # The attention view costs one forward: it comes with every answer. (A generative model's
+    # answer is a generation: GENERATE for both kinds.)
+    answer_gpu, attention_gpu = gpu(answer_h, GENERATE), gpu(attention_h, QUICK)
+    go_btn.click(answer_gpu, inputs, outputs, **group(GENERATE)).success(attention_gpu, *attention_io, **group(QUICK))
+    question.submit(answer_gpu, inputs, outputs, **group(GENERATE)).success(attention_gpu, *attention_io,
+                                                                            **group(QUICK))
     for control in (att_mode, att_layer, att_head):
         control.change(_attention_figure, [att_state, att_mode, att_layer, att_head], att_plot, queue=False,
                        api_visibility="private")

@@ -14,7 +14,8 @@ from ..explain import METHODS
 from ..messages import EN, t
 from ..tasks import sentiment as task
 from . import panels
-from .common import MODEL_QUEUE, attention_choices, guarded, log, redraw_attention, request_language
+from .common import QUICK, attention_choices, group, guarded, log, redraw_attention, request_language
+from .zerogpu import gpu
 
 EXAMPLES = [
     "I loved this movie, the acting was wonderful and the story kept me hooked until the end.",
@@ -125,11 +126,10 @@ def build(i18n: gr.I18n, profile: str) -> None:
 
     explain_after = panels.wire(controls, result_views, subject_of, [text], trust_panel=trust_panel)
     classify_outputs = [summary, probs, att_state, layer, head, att_plot, controls.target]
-    common = dict(concurrency_id=MODEL_QUEUE, concurrency_limit=1, api_visibility="private")
-
-    classify_btn.click(classify, text, classify_outputs, **common)
-    text.submit(classify, text, classify_outputs, **common)
+    classify_gpu = gpu(classify, QUICK)
+    classify_btn.click(classify_gpu, text, classify_outputs, **group(QUICK))
+    text.submit(classify_gpu, text, classify_outputs, **group(QUICK))
     for control in (mode, layer, head):
         control.change(redraw_attention, [att_state, mode, layer, head], att_plot, api_visibility="private", queue=False)
     explain_after(explain_all_btn.click(lambda: list(METHODS), None, controls.method, api_visibility="private",
-                                        queue=False).then(classify, text, classify_outputs, **common))
+                                        queue=False).then(classify_gpu, text, classify_outputs, **group(QUICK)))

@@ -15,7 +15,8 @@ from ..config import LIMITS
 from ..messages import t
 from ..tasks import seq2seq, summarization, translation
 from . import panels
-from .common import MODEL_QUEUE, conversion_progress, guarded, request_language
+from .common import GENERATE, QUICK, conversion_progress, group, guarded, request_language
+from .zerogpu import gpu
 
 EXAMPLES: dict[str, list[str]] = {
     "summarization": [
@@ -172,13 +173,14 @@ def _build(task: str, i18n: gr.I18n, profile: str) -> None:
         links = seq2seq.alignment([r for _, r in rows])
         return [views.alignment_figure([w["text"] for w in views.explanation_words(expl)], [w for w, _ in rows], links)]
 
-    common = dict(concurrency_id=MODEL_QUEUE, concurrency_limit=1, api_visibility="private")
     inputs = [source, model] + ([target] if target is not None else []) + lengths
     outputs = [output, summary, result_state, *view.outputs, align_plot, *trust_panel.outputs]
-    event = go_btn.click(run_translation if task == "translation" else run_summary, inputs, outputs, **common)
+    event = go_btn.click(gpu(run_translation if task == "translation" else run_summary, GENERATE), inputs, outputs,
+                         **group(GENERATE))
     # The attention view costs one forward: it comes with every result.
-    event.then(attention_h, [result_state, kind], [att_state, layer, head, att_plot], **common)
-    kind.change(attention_h, [result_state, kind], [att_state, layer, head, att_plot], **common)
+    attention_gpu = gpu(attention_h, QUICK)
+    event.then(attention_gpu, [result_state, kind], [att_state, layer, head, att_plot], **group(QUICK))
+    kind.change(attention_gpu, [result_state, kind], [att_state, layer, head, att_plot], **group(QUICK))
     for control in (layer, head):
         control.change(redraw, [att_state, kind, layer, head], att_plot, queue=False, api_visibility="private")
     panels.wire(controls, {"": view}, subject_of, [result_state], trust_panel=trust_panel, extra=alignment,
