@@ -44,9 +44,12 @@ PROMPTS = ["Write one sentence about the sea.", "Name three colours.", "What is 
 
 # name -> (kind, endpoint, arguments maker, weight in the mix)
 ACTIONS: dict[str, tuple[str, str, Any, int]] = {
-    "sentiment": ("prediction", "/sentiment", lambda r: (r.choice(REVIEWS),), 10),
-    "qa": ("prediction", "/qa", lambda r: (r.choice(QUESTIONS), CONTEXT), 4),
-    "generate (8 tokens)": ("prediction", "/generate", lambda r: (r.choice(PROMPTS), "", "", 8, 0.0), 4),
+    # Predictions carry a number, so that each one runs (an identical request would come from the
+    # result cache: the "repeated explanation" row measures that).
+    "sentiment": ("prediction", "/sentiment", lambda r: (f"{r.choice(REVIEWS)} ({r.randrange(10**6)})",), 10),
+    "qa": ("prediction", "/qa", lambda r: (f"{r.choice(QUESTIONS)} ({r.randrange(10**6)})", CONTEXT), 4),
+    "generate (8 tokens)": ("prediction", "/generate",
+                            lambda r: (f"{r.choice(PROMPTS)} ({r.randrange(10**6)})", "", "", 8, 0.0), 4),
     "sentiment_explain (LIME)": ("explanation", "/sentiment_explain",
                                  lambda r: (f"{r.choice(REVIEWS)} ({r.randrange(10**6)})", "lime"), 1),
     "sentiment_explain (IG)": ("explanation", "/sentiment_explain",

@@ -29,9 +29,12 @@ def replaced_output(layer: torch.nn.Module, value: Callable[[], torch.Tensor]) -
     its own output. Only the first: an encoder-decoder whose encoder and decoder share one
     embedding module (T5) must keep the decoder's own embeddings."""
     state = {"armed": True}
+    # The model is shared: a prediction or another explanation may run it in another thread
+    # meanwhile (the app's concurrency groups), and must see its own embeddings.
+    owner = threading.get_ident()
 
     def hook(_module: torch.nn.Module, _args: object, output: torch.Tensor) -> torch.Tensor | None:
-        if not state["armed"]:
+        if not state["armed"] or threading.get_ident() != owner:
             return None
         state["armed"] = False
         return value()

@@ -28,6 +28,7 @@ from __future__ import annotations
 import contextlib
 import inspect
 import math
+import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -266,9 +267,10 @@ def each_layer_hooks(model: Any, keep: Callable[[torch.Tensor], None]) -> Iterat
     Yields False (nothing hooked: the caller asks for ``output_attentions``) where the layers
     are not found."""
     layers = [m for name, m in model.named_modules() if name.endswith("self_attn") and ".layers." in name]
+    owner = threading.get_ident()  # the model is shared: another thread's forward is not ours
 
     def hook(_module: Any, _args: Any, output: Any) -> None:
-        if isinstance(output, tuple) and len(output) > 1 and isinstance(output[1], torch.Tensor):
+        if threading.get_ident() == owner and isinstance(output, tuple) and len(output) > 1 and isinstance(output[1], torch.Tensor):
             keep(output[1][0])
 
     handles = [m.register_forward_hook(hook) for m in layers]
