@@ -387,8 +387,12 @@ class Limits:
     # A class of 40 at once: gradio's queue holds every waiting event (a few per student); it is
     # a backstop, since the app turns long jobs away first, with a translated message.
     queue_size: int = 512
-    # Jobs running at once per concurrency group (playground.ui.common): predictions and
-    # attention views; generations (summaries, translations, generative answers); explanations.
+    # Jobs running at once per concurrency group (playground.ui.common): sentiment predictions
+    # (that many users' texts are answered by one batched forward: playground.batching);
+    # attention views and other one-pass work; generations (summaries, translations, generative
+    # answers); explanations.
+    predict_concurrency: int = 16
+    predict_batch: int = 16  # texts per batched prediction forward
     quick_concurrency: int = 2
     generate_concurrency: int = 1
     explain_concurrency: int = 1

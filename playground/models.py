@@ -21,7 +21,7 @@ from typing import Any
 
 import torch
 
-from . import config
+from . import config, memory
 from .errors import ModelUnavailable, OutOfMemory
 
 log = logging.getLogger(__name__)
@@ -297,6 +297,7 @@ _LOADERS = {"package": _load_package, "hub": _load_hub, "tiny": _load_tiny, "ggu
 def load(spec: config.ModelSpec, progress: ConvertProgress | None = None) -> LoadedModel:
     """Load (once) and return the model for ``spec``. Thread-safe; later calls hit the cache.
     ``progress`` follows a first-time GGUF conversion."""
+    memory.configure()  # before the first big allocations (playground.memory)
     if spec.source == "gguf":
         convert_gguf(spec, progress)  # outside the cache lock: it may take a while
     with _lock:
@@ -305,6 +306,10 @@ def load(spec: config.ModelSpec, progress: ConvertProgress | None = None) -> Loa
         device = choose_device()
         log.info("loading %s (%s) on %s", spec.key, spec.source, device)
         model, tokenizer = _LOADERS[spec.source](spec, device)
+        # Gradients are only ever taken w.r.t. the input embeddings: frozen weights make a
+        # gradient forward keep a third less (a linear layer then keeps no input for a weight
+        # gradient; bench/memory.py).
+        model.requires_grad_(False)
         loaded = LoadedModel(spec=spec, model=model, tokenizer=tokenizer, device=device, autocast=forward_autocast(device))
         _cache[spec.key] = loaded
         return loaded

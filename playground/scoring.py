@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from .memory import RowCache
+
 BatchFn = Callable[[list[str]], np.ndarray]
 
 
@@ -36,7 +38,7 @@ class BatchedScorer:
         self.batch_fn = batch_fn
         self.batch_size = max(1, int(batch_size))
         self.length = length
-        self.cache: dict[str, np.ndarray] = {}
+        self.cache = RowCache()  # text -> row, bounded in bytes (oldest forgotten first)
         self.stats = ScoreStats()
         # Called as progress(rows done, rows to do) after each batch (gr.Progress, time estimates).
         self.progress: Callable[[int, int], None] | None = None
@@ -46,7 +48,8 @@ class BatchedScorer:
         self.stats.requested += len(texts)
         # Sorted by (length, text): batches carry little padding, and the same texts always
         # form the same batches, so results do not depend on the order they were asked in.
-        todo = sorted({t for t in texts if t not in self.cache}, key=lambda t: (self.length(t), t))
+        found = {t: self.cache[t] for t in set(texts) if t in self.cache}  # held here: the cache may evict
+        todo = sorted({t for t in texts if t not in found}, key=lambda t: (self.length(t), t))
         started = time.perf_counter()
         for i in range(0, len(todo), self.batch_size):
             chunk = todo[i : i + self.batch_size]
@@ -54,11 +57,11 @@ class BatchedScorer:
             self.stats.calls += 1
             self.stats.batch_sizes.append(len(chunk))
             for text, row in zip(chunk, out):
-                self.cache[text] = row
+                found[text] = self.cache[text] = row
             if self.progress is not None:
                 self.progress(i + len(chunk), len(todo))
         self.stats.evaluated += len(todo)
         self.stats.seconds += time.perf_counter() - started
         if not texts:
             return np.zeros((0, 0))
-        return np.stack([self.cache[t] for t in texts])
+        return np.stack([found[t] for t in texts])

@@ -27,6 +27,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import PlaygroundError
+from ..memory import RowCache
 from ..scoring import ScoreStats
 
 Progress = Callable[[float, str], None]  # (fraction done, what is running)
@@ -110,7 +111,9 @@ class MaskScorer:
     the same mask twice, runs masks with the same number of kept units together (shorter
     inputs, less padding) in a fixed order (so a result never depends on the order it was asked
     in), chunks them so memory stays bounded however many samples a method asks for (lime
-    #681), reports progress and honours Stop between chunks."""
+    #681), reports progress and honours Stop between chunks. Its cache of scored masks is
+    bounded in bytes (``playground.memory.RowCache``: past it, the oldest masks are forgotten
+    and would be run again)."""
 
     def __init__(self, batch_fn: Callable[[np.ndarray], np.ndarray], n_units: int, n_targets: int,
                  batch_size: int = 64, removal: tuple[str, dict[str, Any]] = ("", {}),
@@ -120,7 +123,7 @@ class MaskScorer:
         self.n_targets = int(n_targets)
         self.batch_size = max(1, int(batch_size))
         self.removal = removal  # how a unit is taken out: a message key and its params, said in results
-        self.cache: dict[bytes, np.ndarray] = {}
+        self.cache = RowCache()  # mask bytes -> the row of target values
         self.stats = ScoreStats()
         self.progress: Callable[[int], None] | None = None  # rows evaluated so far
         self.stop: threading.Event | None = None
@@ -132,7 +135,8 @@ class MaskScorer:
         m = np.asarray(masks, dtype=bool).reshape(-1, self.n_units)
         self.stats.requested += len(m)
         keys = [row.tobytes() for row in m]
-        todo_keys = sorted({k for k in keys if k not in self.cache}, key=lambda k: (sum(k), k))
+        found = {k: self.cache[k] for k in set(keys) if k in self.cache}  # held here: the cache may evict
+        todo_keys = sorted({k for k in keys if k not in found}, key=lambda k: (sum(k), k))
         rows = {k: row for k, row in zip(keys, m)}
         started = time.perf_counter()
         try:
@@ -148,7 +152,7 @@ class MaskScorer:
                     ROW_SECONDS[self.cost_key] = per_row if before is None else 0.8 * before + 0.2 * per_row
                 out = out.reshape(len(chunk), self.n_targets)
                 for k, row in zip(chunk, out):
-                    self.cache[k] = row
+                    found[k] = self.cache[k] = row
                 if self.counts_rows:
                     self.stats.calls += 1
                     self.stats.evaluated += len(chunk)
@@ -159,7 +163,7 @@ class MaskScorer:
                 self.stats.seconds += time.perf_counter() - started
         if not keys:
             return np.zeros((0, self.n_targets))
-        return np.stack([self.cache[k] for k in keys])
+        return np.stack([found[k] for k in keys])
 
     def full(self) -> np.ndarray:
         """The target values on the unperturbed input."""
@@ -213,6 +217,10 @@ class GradientView:
     position_unit: list[int | None]
     max_rows: int = 16  # rows per forward + backward (memory: rows x T x hidden activations)
     baseline: str = "pad"  # what the baseline token is, said in the result
+    # The model whose transformer layers recompute their activations in the backward instead of
+    # keeping them (gradients.checkpointed): set when even one row would keep more than
+    # gradients.GRAD_MEMORY. None: every layer keeps its activations (faster).
+    checkpoint: Any = None
 
 
 @dataclass

@@ -16,11 +16,12 @@ from typing import Any
 import numpy as np
 import torch
 
+from . import gradients
 from .base import AttentionView, GradientView, MaskScorer, Subject, Target, Unit, subject_key
 
-# Rows x tokens per scoring forward, and per gradient forward (activations kept for backward).
+# Rows x tokens per scoring forward (no gradients: one layer's activations at a time). Rows per
+# gradient forward (every layer's activations kept for the backward): gradients.plan_rows.
 SCORE_ROW_TOKENS = 16384
-GRAD_ROW_TOKENS = 4096
 
 
 def mask_id(tokenizer: Any) -> int:
@@ -74,9 +75,10 @@ def subject(loaded: Any, *, task: str, ids: list[int], position_unit: list[int |
     def run(rows: int) -> torch.Tensor:
         return read(forward(base.expand(rows, -1))).float()
 
+    grad_rows, checkpoint = gradients.plan_rows(model, n, 64)
     gradient = GradientView(layer=model.get_input_embeddings(), input_ids=base, baseline_ids=baseline, run=run,
-                            position_unit=list(position_unit), max_rows=max(1, GRAD_ROW_TOKENS // max(1, n)),
-                            baseline=str(tok.convert_ids_to_tokens([pad])[0]))
+                            position_unit=list(position_unit), max_rows=grad_rows,
+                            baseline=str(tok.convert_ids_to_tokens([pad])[0]), checkpoint=model if checkpoint else None)
 
     def each_layer(keep: Callable[[Any], None]) -> None:
         kw = {"token_type_ids": types} if types is not None else {}

@@ -38,16 +38,21 @@ import torch
 
 from .. import text
 from ..text import Span
+from . import gradients
 from .base import AttentionView, GradientView, MaskScorer, Subject, Target, Unit, subject_key
 from .units import merge_within_pieces
 
 # Rows per teacher-forced forward. Measured on SmolLM2-135M, 2 CPU cores, ~55-token rows
 # (bench/attribution.py): per-row time falls from batch 1 to 8 and is flat from 16.
 BATCH_ROWS = 16
-# The kept logits of one batch are rows x output positions x vocabulary floats; cap them.
-MAX_LOGIT_FLOATS = 64 * 2**20
-# Gradient rows hold activations for rows x tokens; cap rows x tokens.
-GRAD_ROW_TOKENS = 1024
+# Decoders: the log-probabilities come from the LM head run on the kept positions a few at a
+# time (_head_logprobs), at most this many logits at once. Gemma's vocabulary is 262,144 words: a
+# batch of 8 rows x 32 output tokens was 67 M logits, 268 MB a copy, and the log-softmax held
+# three copies.
+HEAD_FLOATS = 8 * 2**20
+# Any other model (encoder-decoders) returns its logits whole: rows x output positions x
+# vocabulary floats, capped per batch.
+MAX_LOGIT_FLOATS = 16 * 2**20
 # Tokens per scoring batch (at least MIN_ROWS rows): a batch of long prompts stays short in time,
 # so Stop, checked between batches, answers within a second or two (a 400-token prompt on Gemma-
 # 3-270M is ~0.3 s per row on 2 CPU cores); short prompts still batch 16 rows.
@@ -183,11 +188,41 @@ class _Counting(torch.nn.Module):
 
         self.keeps_row_logits = self.keeps_logits and hasattr(modeling_utils, "slice_logits_to_keep")
 
+        self.split = _split_head(model)
+
     def forward(self, **kwargs: Any) -> Any:
         kwargs.setdefault("use_cache", False)
         out = self.inner(**kwargs)
         self.rows += int(kwargs["input_ids"].shape[0])
         return out
+
+    def hidden(self, **kwargs: Any) -> torch.Tensor:
+        """The last hidden state (what the LM head reads) of a model with a split head."""
+        assert self.split is not None
+        kwargs.setdefault("use_cache", False)
+        out = self.split[0](**kwargs)
+        self.rows += int(kwargs["input_ids"].shape[0])
+        return out.last_hidden_state
+
+
+# Decoders whose logits are lm_head(base_model(...).last_hidden_state), soft-capped where the
+# config says (Gemma 2): transformers' own forward for these model types.
+_PLAIN_HEADS = frozenset({"gpt2", "llama", "mistral", "qwen2", "qwen3", "gemma", "gemma2", "gemma3_text", "smollm3"})
+
+
+def _split_head(model: Any) -> tuple[Any, Any, float | None] | None:
+    """(base model, LM head, logit soft-cap) of a decoder of :data:`_PLAIN_HEADS`, so that the
+    log-probabilities can be taken a few positions at a time (:func:`_head_logprobs`); None for
+    any other model (its own forward then gives the logits)."""
+    cfg = model.config
+    if getattr(cfg, "is_encoder_decoder", False) or getattr(cfg, "model_type", "") not in _PLAIN_HEADS:
+        return None
+    base, head = getattr(model, "base_model", None), model.get_output_embeddings()
+    if base is None or base is model or head is None or getattr(head, "weight", None) is None:
+        return None
+    text_cfg = cfg.get_text_config() if hasattr(cfg, "get_text_config") else cfg
+    cap = getattr(text_cfg, "final_logit_softcapping", None)
+    return base, head, float(cap) if cap else None
 
 
 def _vocab(model: Any) -> int:
@@ -202,6 +237,33 @@ def _pick_logprobs(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     logits = logits.float()
     picked = logits.gather(2, target.view(1, -1, 1).expand(logits.shape[0], -1, -1)).squeeze(-1)
     return picked - torch.logsumexp(logits, dim=-1)
+
+
+def _head_logprobs(split: tuple[Any, Any, float | None], hidden: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """log p(target_i) from the LM head on ``hidden`` (rows, n_out, hidden size) -> (rows,
+    n_out), a few positions at a time: at most :data:`HEAD_FLOATS` logits exist at once
+    (Gemma: 262,144 per position and row), and with gradients each chunk's logits are
+    recomputed in the backward instead of kept."""
+    from torch.utils.checkpoint import checkpoint
+
+    _, head, cap = split
+    rows, n_out = hidden.shape[0], hidden.shape[1]
+    step = max(1, HEAD_FLOATS // max(1, rows * int(head.weight.shape[0])))
+
+    def chunk(h: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        logits = head(h)
+        if cap is not None:
+            logits = torch.tanh(logits / cap) * cap
+        return _pick_logprobs(logits, t)
+
+    parts = []
+    for a in range(0, n_out, step):
+        h, t = hidden[:, a : a + step], target[a : a + step]
+        if torch.is_grad_enabled() and h.requires_grad:
+            parts.append(checkpoint(chunk, h, t, use_reentrant=False))
+        else:
+            parts.append(chunk(h, t))
+    return torch.cat(parts, dim=1) if parts else hidden.new_zeros((rows, 0), dtype=torch.float32)
 
 
 def _decoder_logprobs(counting: _Counting, prompts: list[list[int]], output_ids: list[int], pad_id: int,
@@ -222,6 +284,11 @@ def _decoder_logprobs(counting: _Counting, prompts: list[list[int]], output_ids:
     ids, mask, where = ids.to(device), mask.to(device), where.to(device)
     target = torch.tensor(output_ids, device=device)
     with torch.set_grad_enabled(grad):
+        if counting.split is not None:
+            hidden = counting.hidden(input_ids=ids, attention_mask=mask)
+            kept = hidden.gather(1, where.unsqueeze(-1).expand(-1, -1, hidden.shape[-1]))
+            del hidden
+            return _head_logprobs(counting.split, kept, target)
         if counting.keeps_row_logits:
             logits = counting(input_ids=ids, attention_mask=mask, logits_to_keep=where).logits
         else:
@@ -281,6 +348,25 @@ def each_layer_hooks(model: Any, keep: Callable[[torch.Tensor], None]) -> Iterat
             h.remove()
 
 
+def decoder_attentions(loaded: Any, seq: list[int], keep: Callable[[torch.Tensor], None],
+                       gate: contextlib.AbstractContextManager | None = None) -> None:
+    """One eager forward of the decoder over ``seq``: each layer's attention weights (heads,
+    n, n) go to ``keep`` as the layer computes them, so only one layer's exist at a time (or
+    every layer's afterwards, where no layer could be hooked). ``gate``: the context the forward
+    runs in (the model's eager gate; default ``models.gate(...).eager()``)."""
+    from .. import models
+
+    model = loaded.model
+    ids = torch.tensor([seq], device=loaded.device)
+    gate = gate if gate is not None else models.gate(loaded.spec.key).eager()
+    with gate, torch.inference_mode(), models.eager_attention(model), models.guard_oom(), \
+            each_layer_hooks(model, keep) as hooked:
+        out = model(input_ids=ids, attention_mask=torch.ones_like(ids), output_attentions=not hooked, use_cache=False)
+    if not hooked:
+        for a in out.attentions:
+            keep(a[0])
+
+
 def subject(loaded: Any, inp: LLMInput, task: str, *, eager: Callable[[], contextlib.AbstractContextManager] | None = None,
             truncated: bool = False) -> Subject:
     """The Subject of one generated output (see the module docstring). ``eager`` is a context
@@ -298,8 +384,8 @@ def subject(loaded: Any, inp: LLMInput, task: str, *, eager: Callable[[], contex
     n_targets = 1 + len(out_words)
     counting = _Counting(model)
     n_tokens = len(tok(inp.model_text, add_special_tokens=inp.encoder_decoder)["input_ids"]) + len(output_ids)
-    rows_cap = max(1, min(BATCH_ROWS, MAX_LOGIT_FLOATS // max(1, len(output_ids) * _vocab(model)),
-                          max(MIN_ROWS, SCORE_ROW_TOKENS // max(1, n_tokens))))
+    logit_rows = BATCH_ROWS if counting.split is not None else MAX_LOGIT_FLOATS // max(1, len(output_ids) * _vocab(model))
+    rows_cap = max(1, min(BATCH_ROWS, logit_rows, max(MIN_ROWS, SCORE_ROW_TOKENS // max(1, n_tokens))))
 
     def encode(t: str) -> list[int]:
         if inp.encoder_decoder:
@@ -356,6 +442,9 @@ def subject(loaded: Any, inp: LLMInput, task: str, *, eager: Callable[[], contex
         target = torch.tensor(output_ids, device=device)
 
         def run(rows: int) -> torch.Tensor:
+            if counting.split is not None:
+                return _head_logprobs(counting.split, counting.hidden(input_ids=full_ids.expand(rows, -1))[:, where],
+                                      target) @ sums_dev
             kw = {"logits_to_keep": where} if counting.keeps_logits else {}
             logits = counting(input_ids=full_ids.expand(rows, -1), **kw).logits
             if logits.shape[1] != len(output_ids):
@@ -365,9 +454,13 @@ def subject(loaded: Any, inp: LLMInput, task: str, *, eager: Callable[[], contex
         layer = model.get_input_embeddings()
     explained = torch.tensor([u is not None for u in position_unit], device=device)
     baseline = torch.where(explained.unsqueeze(0), torch.full_like(full_ids, fallback), full_ids)
-    grad_rows = max(1, min(rows_cap, GRAD_ROW_TOKENS // max(1, full_ids.shape[1])))
+    # Rows per gradient forward: as many as keep its activations under gradients.GRAD_MEMORY
+    # (a long prompt: one row, its layers recomputed in the backward).
+    grad_tokens = full_ids.shape[1] + (len(dec_ids) if inp.encoder_decoder else 0)
+    grad_rows, checkpoint = gradients.plan_rows(model, grad_tokens, rows_cap)
     gradient = GradientView(layer=layer, input_ids=full_ids, baseline_ids=baseline, run=run, position_unit=position_unit,
-                            max_rows=grad_rows, baseline=str(tok.convert_ids_to_tokens([fallback])[0]))
+                            max_rows=grad_rows, baseline=str(tok.convert_ids_to_tokens([fallback])[0]),
+                            checkpoint=model if checkpoint else None)
 
     # Attention: which query rows wrote each target.
     if inp.encoder_decoder:
@@ -384,16 +477,10 @@ def subject(loaded: Any, inp: LLMInput, task: str, *, eager: Callable[[], contex
         square, sink, kind = False, None, "cross"
     else:
         rows_of_token = [n_prompt - 1 + i for i in range(len(output_ids))]
-        seq = torch.tensor([ids + output_ids[:-1]], device=device)
+        seq = ids + output_ids[:-1]
 
         def each_layer(keep: Callable[[Any], None]) -> None:
-            gate = eager() if eager is not None else contextlib.nullcontext()
-            with gate, torch.inference_mode(), models.eager_attention(model), models.guard_oom(), \
-                    each_layer_hooks(model, keep) as hooked:
-                out = model(input_ids=seq, output_attentions=not hooked, use_cache=False)
-            if not hooked:
-                for a in out.attentions:
-                    keep(a[0])
+            decoder_attentions(loaded, seq, keep, eager() if eager is not None else contextlib.nullcontext())
 
         column_unit = position_unit[: len(ids) + len(output_ids) - 1]
         square, sink, kind = True, 0, "self"

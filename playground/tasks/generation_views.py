@@ -4,6 +4,7 @@ interface (it re-exports them)."""
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -74,13 +75,7 @@ def attention(result: gen.GenerationResult, loaded: models.LoadedModel | None = 
         pooled /= np.maximum(pooled.sum(axis=-1, keepdims=True), 1e-12)
         layers.append(pooled)
 
-    ids = torch.tensor([seq], device=loaded.device)
-    with models.gate(loaded.spec.key).eager(), torch.inference_mode(), models.eager_attention(loaded.model), \
-            models.guard_oom(), llm.each_layer_hooks(loaded.model, keep) as hooked:
-        out = loaded.model(input_ids=ids, attention_mask=torch.ones_like(ids), output_attentions=not hooked, use_cache=False)
-    if not hooked:
-        for a in out.attentions:
-            keep(a[0])
+    llm.decoder_attentions(loaded, seq, keep)
     labels = [w.text for w in prompt_words[first_pw:]] + [w.text for w in out_words[:n_out]]
     return AttentionMap(
         tokens=labels,
@@ -130,7 +125,11 @@ def logit_lens(result: gen.GenerationResult, loaded: models.LoadedModel | None =
     # Causal: the positions after ``position`` change nothing there, so the forward stops at it.
     ids = torch.tensor([seq[: position + 1]], device=loaded.device)
     with torch.inference_mode(), models.guard_oom():
-        out = model(input_ids=ids, attention_mask=torch.ones_like(ids), output_hidden_states=True, use_cache=False)
+        # Only the last position's logits are read: never the whole prefix's (Gemma: 262,144 a
+        # position, 1 GB for a 1,000-token prefix).
+        keep = {"logits_to_keep": 1} if "logits_to_keep" in inspect.signature(model.forward).parameters else {}
+        out = model(input_ids=ids, attention_mask=torch.ones_like(ids), output_hidden_states=True, use_cache=False,
+                    **keep)
         hidden = out.hidden_states  # embeddings, then each block's output
         n_layers = len(hidden) - 1
         rows = []

@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from .. import models, text
+from .. import batching, models, text
 from ..config import LIMITS
 from ..explain import encoder
 from ..explain.base import Subject, Target, Unit
@@ -77,18 +77,52 @@ def _prediction(loaded: models.LoadedModel, value: str, probs: np.ndarray) -> di
 
 
 def predict(value: str, profile: str | None = None) -> dict[str, Any]:
-    """Label and probabilities: ``{"label", "scores": {label: p}, "model", "truncated"}``."""
+    """Label and probabilities: ``{"label", "scores": {label: p}, "model", "truncated"}``.
+    Predictions asked for at the same time by different users run as one batch
+    (playground.batching)."""
     value = text.clean(value)
     loaded = models.load_task(NAME, profile)
-    return _prediction(loaded, value, batch_probabilities(loaded, [value], fast=False)[0])
+    run = batching.batcher((loaded.spec.key, "probabilities"),
+                           lambda texts: list(batch_probabilities(loaded, texts, fast=False)), LIMITS.predict_batch)
+    return _prediction(loaded, value, run(value))
 
 
-def _eager_forward(loaded: models.LoadedModel, enc: Any) -> tuple[np.ndarray, np.ndarray]:
-    """One forward with eager attention: (class probabilities, attention (layers, heads, n, n))."""
-    with torch.inference_mode(), models.eager_attention(loaded.model), models.guard_oom():
-        out = loaded.model(**enc, output_attentions=True)
-    probs = torch.softmax(out.logits.float(), dim=-1)[0].cpu().numpy()
-    return probs, torch.stack([a[0].float() for a in out.attentions]).cpu().numpy()
+# Attention weights one eager batch may return: rows x layers x heads x padded length^2 floats.
+ATTENTION_FLOATS = 32 * 2**20
+
+
+def _eager_batch(loaded: models.LoadedModel, values: list[str]) -> list[tuple[np.ndarray, np.ndarray, list[int]]]:
+    """Eager forwards over ``values`` (several texts a pass, shortest together, their
+    attention weights bounded by :data:`ATTENTION_FLOATS`): for each text, its class
+    probabilities, its attention (layers, heads, n, n) over its first n pieces (n capped at
+    ``LIMITS.max_attention_tokens``) and its piece ids. Padding is masked, so a text's numbers
+    do not depend on the texts it shares a batch with (beyond float rounding)."""
+    model = loaded.model
+    cfg = model.config
+    per_token2 = max(1, int(getattr(cfg, "num_hidden_layers", 12)) * int(getattr(cfg, "num_attention_heads", 12)))
+    ids = [loaded.tokenizer(v, truncation=True, max_length=LIMITS.max_tokens)["input_ids"] for v in values]
+    order = sorted(range(len(values)), key=lambda i: len(ids[i]))
+    out: dict[int, tuple[np.ndarray, np.ndarray, list[int]]] = {}
+    start = 0
+    while start < len(order):
+        longest, stop = len(ids[order[start]]), start + 1
+        while stop < len(order):
+            longest = max(longest, len(ids[order[stop]]))
+            if (stop - start + 1) * per_token2 * longest**2 > ATTENTION_FLOATS:
+                break
+            stop += 1
+        chunk = order[start:stop]
+        enc = _encode(loaded, [values[i] for i in chunk]).to(loaded.device)
+        with torch.inference_mode(), models.eager_attention(model), models.guard_oom():
+            res = model(**enc, output_attentions=True)
+        probs = torch.softmax(res.logits.float(), dim=-1).cpu().numpy()
+        for row, i in enumerate(chunk):
+            keep = enc["attention_mask"][row].nonzero().flatten()[: LIMITS.max_attention_tokens]
+            att = torch.stack([a[row][:, keep][:, :, keep].float() for a in res.attentions]).cpu().numpy()
+            out[i] = (probs[row], att, ids[i])
+        del res
+        start = stop
+    return [out[i] for i in range(len(values))]
 
 
 def _n_tokens(loaded: models.LoadedModel, value: str) -> int:
@@ -132,15 +166,15 @@ def analyse(value: str, profile: str | None = None) -> dict[str, Any]:
     ``LIMITS.max_attention_tokens`` so the heatmap stays readable and the payload small."""
     value = text.clean(value)
     loaded = models.load_task(NAME, profile)
-    enc = _encode(loaded, [value], return_offsets_mapping=True)
-    offsets = [tuple(map(int, o)) for o in enc.pop("offset_mapping")[0].tolist()]
-    probs, att = _eager_forward(loaded, enc.to(loaded.device))
-    n = min(len(offsets), LIMITS.max_attention_tokens)
+    run = batching.batcher((loaded.spec.key, "analyse"), lambda values: _eager_batch(loaded, values),
+                           LIMITS.predict_batch)
+    probs, att, ids = run(value)
+    n = att.shape[-1]
     return {
         **_prediction(loaded, value, probs),
-        "pieces": loaded.tokenizer.convert_ids_to_tokens(enc["input_ids"][0].tolist())[:n],
-        "attention_truncated": len(offsets) > n,
-        "attentions": att[:, :, :n, :n],
+        "pieces": loaded.tokenizer.convert_ids_to_tokens(ids)[:n],
+        "attention_truncated": len(ids) > n,
+        "attentions": att,
     }
 
 

@@ -305,14 +305,31 @@ def _token_word_map(tokenizer: Any, model_text: str, span: tuple[int, int], word
     return ids, text.words_of_pieces(offsets, span, words)
 
 
-def _pool(att: np.ndarray, row_word: list[int | None], n_rows: int, col_word: list[int | None], n_cols: int) -> np.ndarray:
-    """(L, H, tokens, tokens) -> (L, H, words, words): mean over a word's rows, sum over its columns."""
-    cols = np.zeros(att.shape[:3] + (n_cols,))
-    for c, w in enumerate(col_word):
-        if w is not None:
-            cols[..., w] += att[..., c]
-    moved = np.moveaxis(cols, 2, 0)  # rows first, for group_rows
-    return np.moveaxis(group_rows(moved, row_word, n_rows, how="mean"), 0, 2)
+class _Pooling:
+    """Token attention -> word attention, one layer at a time: (heads, token rows, token columns)
+    -> (heads, word rows, word columns), the mean over a word's rows and the sum over its
+    columns, in float32. Only one layer's token weights exist at once (a 2,000-character source
+    held every layer's, 30 x 9 x 600 x 600 floats, then float64 copies of them: ~1 GB)."""
+
+    def __init__(self, row_word: list[int | None], n_rows: int, col_word: list[int | None], n_cols: int) -> None:
+        self.rows = np.zeros((n_rows, len(row_word)), dtype=np.float32)
+        for r, w in enumerate(row_word):
+            if w is not None:
+                self.rows[w, r] = 1.0
+        self.rows /= np.maximum(self.rows.sum(axis=1, keepdims=True), 1.0)
+        self.cols = np.zeros((len(col_word), n_cols), dtype=np.float32)
+        for c, w in enumerate(col_word):
+            if w is not None:
+                self.cols[c, w] = 1.0
+
+    def __call__(self, layer: Any) -> np.ndarray:
+        w = layer.detach().float().cpu().numpy() if isinstance(layer, torch.Tensor) else np.asarray(layer, np.float32)
+        w = w[:, : self.rows.shape[1], : self.cols.shape[0]]
+        return np.matmul(np.matmul(self.rows, w), self.cols)
+
+
+def _stack(layers: list[np.ndarray], n_rows: int, n_cols: int) -> np.ndarray:
+    return np.stack(layers) if layers else np.zeros((0, 0, n_rows, n_cols), dtype=np.float32)
 
 
 def attention(result: Seq2SeqResult) -> Seq2SeqAttention:
@@ -326,43 +343,45 @@ def attention(result: Seq2SeqResult) -> Seq2SeqAttention:
         raise InputError("nothing_generated")
     n_out = len(result.output_ids)
     device = loaded.device
+    n_src, n_ow = len(source_words), len(out_words)
+    add_special = result.family == "encoder-decoder"
+    ids, src_word_of = _token_word_map(tok, result.model_text, result.source_span, source_words, add_special=add_special)
+    # Decoder self-attention columns are the output tokens 0..n-2 as inputs (the last one is never read).
+    dec_cols = out_word_of[: n_out - 1]
+    pool_cross = _Pooling(out_word_of, n_ow, src_word_of, n_src)
+    pool_enc = _Pooling(src_word_of, n_src, src_word_of, n_src)
+    pool_dec = _Pooling(out_word_of, n_ow, dec_cols, n_ow)
+    cross: list[np.ndarray] = []
+    enc: list[np.ndarray] = []
+    dec: list[np.ndarray] = []
     if result.family == "encoder-decoder":
-        ids, src_word_of = _token_word_map(tok, result.model_text, result.source_span, source_words, add_special=True)
         decoder = result.decoder_prefix + result.output_ids[:-1]
         first = len(result.decoder_prefix) - 1
         with torch.inference_mode(), models.eager_attention(model), models.guard_oom():
             out = model(input_ids=torch.tensor([ids], device=device), decoder_input_ids=torch.tensor([decoder], device=device),
                         output_attentions=True, use_cache=False)
-        cross = torch.stack([a[0, :, first:, :].float() for a in out.cross_attentions]).cpu().numpy()
-        enc = torch.stack([a[0].float() for a in out.encoder_attentions]).cpu().numpy()
-        dec = torch.stack([a[0, :, first:, first + 1 :].float() for a in out.decoder_attentions]).cpu().numpy()
+        cross = [pool_cross(a[0, :, first:, :]) for a in out.cross_attentions]
+        enc = [pool_enc(a[0]) for a in out.encoder_attentions]
+        dec = [pool_dec(a[0, :, first:, first + 1 :]) for a in out.decoder_attentions]
+        del out
     else:
-        ids, src_word_of = _token_word_map(tok, result.model_text, result.source_span, source_words, add_special=False)
         n_prompt = len(ids)
         seq = ids + result.output_ids[:-1]
         first = n_prompt - 1
-        parts: list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]] = []
 
         def keep(weights: torch.Tensor) -> None:
-            w = weights.float()  # (heads, rows, columns) of one layer
-            parts.append((w[:, first:, :n_prompt].cpu(), w[:, :n_prompt, :n_prompt].cpu(), w[:, first:, first + 1 :].cpu()))
+            # One layer's (heads, rows, columns), pooled into words before the next layer runs.
+            cross.append(pool_cross(weights[:, first:, :n_prompt]))
+            enc.append(pool_enc(weights[:, :n_prompt, :n_prompt]))
+            dec.append(pool_dec(weights[:, first:, first + 1 :]))
 
-        with models.gate(loaded.spec.key).eager(), torch.inference_mode(), models.eager_attention(model), \
-                models.guard_oom(), llm.each_layer_hooks(model, keep) as hooked:
-            out = model(input_ids=torch.tensor([seq], device=device), output_attentions=not hooked, use_cache=False)
-        if not hooked:
-            for a in out.attentions:
-                keep(a[0])
-        cross, enc, dec = (torch.stack([p[k] for p in parts]).numpy() for k in range(3))
-    n_src, n_ow = len(source_words), len(out_words)
-    # Decoder self-attention columns are the output tokens 0..n-2 as inputs (the last one is never read).
-    dec_cols = out_word_of[: n_out - 1]
+        llm.decoder_attentions(loaded, seq, keep)
     return Seq2SeqAttention(
         source_words=[w.text for w in source_words],
         output_words=[w.text for w in out_words],
-        cross=_pool(cross, out_word_of, n_ow, src_word_of, n_src),
-        encoder=_pool(enc, src_word_of, n_src, src_word_of, n_src),
-        decoder=_pool(dec, out_word_of, n_ow, dec_cols, n_ow),
+        cross=_stack(cross, n_ow, n_src),
+        encoder=_stack(enc, n_src, n_src),
+        decoder=_stack(dec, n_ow, n_ow),
         family=result.family,
     )
 

@@ -16,7 +16,7 @@ from .. import api, config, explain
 from ..config import LIMITS
 from ..tasks import TASKS
 from . import generation_tab, qa_tab, sentiment_tab, seq2seq_tab
-from .common import CONCURRENCY, EXPLAIN, GENERATE, QUICK, closed, guarded
+from .common import CONCURRENCY, EXPLAIN, GENERATE, PREDICT, closed, guarded
 from .common import i18n as make_i18n
 from .zerogpu import explanation_seconds, gpu
 
@@ -59,11 +59,12 @@ def endpoint(fn: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def api_group(name: str) -> str:
-    """An endpoint's concurrency group: explanations, the sentiment prediction, or a generation
-    (the rest: summaries, translations, answers, which a generative model writes)."""
+    """An endpoint's concurrency group: explanations, the sentiment prediction (batched across
+    users), or a generation (the rest: summaries, translations, answers, which a generative
+    model writes)."""
     if "explain" in name:
         return EXPLAIN
-    return QUICK if name == "sentiment" else GENERATE
+    return PREDICT if name == "sentiment" else GENERATE
 
 
 def _without_request(arguments: dict[str, Any]) -> dict[str, Any]:

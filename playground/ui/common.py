@@ -24,13 +24,14 @@ from ..serving import Admission
 
 log = logging.getLogger("playground.ui")
 
-# Concurrency groups: cheap work never waits behind an explanation. Predictions, answers and
-# attention views (one forward pass) run in QUICK; generations (summaries, translations,
-# generative answers) in GENERATE; explanations in EXPLAIN. Each group has its own limit
-# (config.LIMITS), so a long Integrated Gradients run holds only the EXPLAIN slot.
-QUICK, GENERATE, EXPLAIN = "quick", "generate", "explain"
-CONCURRENCY = {QUICK: LIMITS.quick_concurrency, GENERATE: LIMITS.generate_concurrency,
-               EXPLAIN: LIMITS.explain_concurrency}
+# Concurrency groups: cheap work never waits behind an explanation. Sentiment predictions run
+# in PREDICT, many at once, since concurrent ones share one batched forward (playground.
+# batching); attention views and other one-pass work in QUICK; generations (summaries,
+# translations, generative answers) in GENERATE; explanations in EXPLAIN. Each group has its own
+# limit (config.LIMITS), so a long Integrated Gradients run holds only the EXPLAIN slot.
+PREDICT, QUICK, GENERATE, EXPLAIN = "predict", "quick", "generate", "explain"
+CONCURRENCY = {PREDICT: LIMITS.predict_concurrency, QUICK: LIMITS.quick_concurrency,
+               GENERATE: LIMITS.generate_concurrency, EXPLAIN: LIMITS.explain_concurrency}
 
 
 def group(name: str) -> dict[str, Any]:

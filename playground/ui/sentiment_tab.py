@@ -14,7 +14,7 @@ from ..explain import METHODS
 from ..messages import EN, t
 from ..tasks import sentiment as task
 from . import panels
-from .common import QUICK, attention_choices, group, guarded, log, redraw_attention, request_language
+from .common import PREDICT, attention_choices, group, guarded, log, redraw_attention, request_language
 from .zerogpu import gpu
 
 EXAMPLES = [
@@ -126,10 +126,10 @@ def build(i18n: gr.I18n, profile: str) -> None:
 
     explain_after = panels.wire(controls, result_views, subject_of, [text], trust_panel=trust_panel)
     classify_outputs = [summary, probs, att_state, layer, head, att_plot, controls.target]
-    classify_gpu = gpu(classify, QUICK)
-    classify_btn.click(classify_gpu, text, classify_outputs, **group(QUICK))
-    text.submit(classify_gpu, text, classify_outputs, **group(QUICK))
+    classify_gpu = gpu(classify, PREDICT)
+    classify_btn.click(classify_gpu, text, classify_outputs, **group(PREDICT))
+    text.submit(classify_gpu, text, classify_outputs, **group(PREDICT))
     for control in (mode, layer, head):
         control.change(redraw_attention, [att_state, mode, layer, head], att_plot, api_visibility="private", queue=False)
     explain_after(explain_all_btn.click(lambda: list(METHODS), None, controls.method, api_visibility="private",
-                                        queue=False).then(classify_gpu, text, classify_outputs, **group(QUICK)))
+                                        queue=False).then(classify_gpu, text, classify_outputs, **group(PREDICT)))

@@ -11,12 +11,13 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 from ..explain import METHODS, is_sampled
-from .common import EXPLAIN, GENERATE, QUICK
+from ..memory import released
+from .common import EXPLAIN, GENERATE, PREDICT, QUICK
 
 _F = TypeVar("_F", bound=Callable[..., Any])
 
 # Seconds a GPU is asked for, per concurrency group; an explanation's is sized by its work.
-SECONDS = {QUICK: 20, GENERATE: 60}
+SECONDS = {PREDICT: 20, QUICK: 20, GENERATE: 60}
 MAX_SECONDS = 300  # ZeroGPU turns longer requests away (and they cost the visitor's quota)
 NON_SAMPLED_SECONDS = 10  # attention, gradients, feature ablation on these models on a GPU
 METRIC_SECONDS = 10  # each explanation's faithfulness rows
@@ -42,7 +43,10 @@ def explanation_seconds(methods: list[str], options: dict[str, Any]) -> int:
 
 def gpu(fn: _F, group: str, duration: Callable[..., int] | None = None) -> _F:
     """``fn`` as a ZeroGPU call of its group's duration (or ``duration(*same arguments)``);
-    unchanged where ``spaces`` is missing or the Space is not ZeroGPU."""
+    off ZeroGPU (or without ``spaces``), ``fn`` itself. Either way, what the call freed goes
+    back to the system when it ends (``memory.released``: a worker thread's malloc arena
+    otherwise keeps its high-water mark)."""
+    fn = released(fn)
     if not on_zero_gpu():
         return fn
     import spaces

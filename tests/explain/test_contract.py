@@ -194,7 +194,9 @@ def test_one_target_costs_one_target() -> None:
     r = gen.generate("one two three four five six seven eight nine ten", "tiny-llama", max_new_tokens=6, temperature=0)
     s = gen.subject(r)
     assert len(s.units) == 10 and len(s.targets) >= 3
-    model = gen.model_for("tiny-llama").model
+    # Rows counted where every forward runs: the decoder body (the scorer and the gradient
+    # forwards run it, then the LM head a few positions at a time).
+    model = gen.model_for("tiny-llama").model.base_model
     steps = 12
     for target in (None, 1, "all"):
         seen, handle = _count_rows(model)

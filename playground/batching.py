@@ -1,0 +1,117 @@
+"""Requests from different users answered by one batched forward pass.
+
+Forty students classifying at once each ask for one forward pass over one short text; the model
+runs sixteen texts in a batch in little more time than one (a batch of 16 reviews on MiniLM, 2
+CPU cores: bench/classroom.py). :class:`Batcher` gathers the calls that arrive while a batch is
+running and answers them with the next batch, so a waiting request costs its share of one forward
+instead of a whole one, and nobody waits on a window when the model is idle: the first caller
+runs at once, alone.
+
+The caller that finds no batch running leads: it runs one batch, its own item and the oldest
+pending ones, then hands the lead to the oldest caller still waiting. Every caller
+gets its own item's result or its own item's exception. No thread is started: the work runs on
+the callers' (gradio's worker) threads, so a concurrency limit on those still bounds it.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Hashable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Generic, TypeVar
+
+X = TypeVar("X")
+Y = TypeVar("Y")
+
+
+@dataclass
+class _Call(Generic[X]):
+    item: X
+    done: bool = False
+    value: Any = None
+    error: BaseException | None = None
+    ready: threading.Event = field(default_factory=threading.Event)
+
+
+class Batcher(Generic[X, Y]):
+    """``batcher(item)`` -> ``fn([..., item, ...])[its index]``, with concurrent calls run
+    together, at most ``max_batch`` items per ``fn`` call.
+
+    ``fn`` maps a list of items to a list of results of the same length. If it raises, each
+    item of that batch is retried alone, so one bad input fails only its own request."""
+
+    def __init__(self, fn: Callable[[list[X]], Sequence[Y]], max_batch: int = 16) -> None:
+        self.fn = fn
+        self.max_batch = max(1, int(max_batch))
+        self._lock = threading.Lock()
+        self._pending: list[_Call[X]] = []
+        self._leading = False
+        self.batches: list[int] = []  # sizes of the batches run (the last 1,000): what tests and benches read
+
+    def __call__(self, item: X) -> Y:
+        call: _Call[X] = _Call(item)
+        with self._lock:
+            self._pending.append(call)
+            lead = not self._leading
+            self._leading = self._leading or lead
+        while True:
+            if lead:
+                self._lead(call)
+                break
+            call.ready.wait()
+            if call.done:
+                break
+            # Woken without an answer: the leader handed the lead over to this call.
+            lead = True
+        if call.error is not None:
+            raise call.error
+        return call.value
+
+    def _lead(self, own: _Call[X]) -> None:
+        """Run one batch: ``own`` and the oldest pending calls; then hand the lead on."""
+        try:
+            with self._lock:
+                batch = [own] + [c for c in self._pending if c is not own][: self.max_batch - 1]
+                taken = {id(c) for c in batch}
+                self._pending = [c for c in self._pending if id(c) not in taken]
+            self._run(batch)
+        finally:
+            with self._lock:
+                nxt = self._pending[0] if self._pending else None
+                self._leading = nxt is not None
+            if nxt is not None:
+                nxt.ready.set()  # not done: it leads the next batch
+
+    def _run(self, batch: list[_Call[X]]) -> None:
+        self.batches = (self.batches + [len(batch)])[-1000:]
+        try:
+            values = list(self.fn([c.item for c in batch]))
+            if len(values) != len(batch):
+                raise ValueError(f"batch function gave {len(values)} results for {len(batch)} items")
+            for c, v in zip(batch, values):
+                c.value = v
+        except BaseException as exc:  # noqa: BLE001 - handed to each caller, never swallowed
+            if len(batch) == 1:
+                batch[0].error = exc
+            else:
+                for c in batch:  # which item failed? each alone, so only its caller sees the error
+                    self._run([c])
+                return
+        for c in batch:
+            c.done = True
+            c.ready.set()
+
+
+_batchers: dict[Hashable, Batcher[Any, Any]] = {}
+_registry_lock = threading.Lock()
+
+
+def batcher(key: Hashable, fn: Callable[[list[Any]], Sequence[Any]], max_batch: int = 16) -> Batcher[Any, Any]:
+    """The one :class:`Batcher` for ``key`` (a model and what it computes), made on first use."""
+    with _registry_lock:
+        if key not in _batchers:
+            _batchers[key] = Batcher(fn, max_batch)
+        return _batchers[key]
+
+
+__all__ = ["Batcher", "batcher"]
