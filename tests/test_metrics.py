@@ -41,6 +41,21 @@ def test_rouge_l_uses_stemming() -> None:
     assert rouge_l(["The council approves bridges"], ["The council approved bridge"]) == pytest.approx(100.0)
 
 
+def test_rouge_l_chinese_scores_characters() -> None:
+    ref = ["今天天气很好，我们去公园散步。"]
+    # rouge-score's own tokenizer keeps only [a-z0-9]: any Chinese pair would score 0 under it.
+    assert rouge_l(["今天天气很好，我们去公园散步。"], ref) == pytest.approx(0.0)
+    assert rouge_l(ref, ref, lang="zh") == pytest.approx(100.0)
+    # Characters (punctuation dropped): the LCS 今天天气 好 我们去公园 is 10 of the 11 predicted
+    # and 13 reference characters: P = 10/11, R = 10/13, F = 2PR / (P + R) = 20/24.
+    p, r = 10 / 11, 10 / 13
+    got = rouge_l(["今天天气不好我们去公园"], ref, lang="zh-CN")
+    assert got == pytest.approx(100 * 2 * p * r / (p + r))
+    assert rouge_l(["明年会下雪"], ref, lang="zh") < got
+    # Latin runs inside Chinese text stay whole words, lower-cased.
+    assert metrics._CharTokenizer().tokenize("我用iPhone 15拍照。") == ["我", "用", "iphone", "15", "拍", "照"]
+
+
 def test_rouge_l_rejects_misaligned_inputs() -> None:
     with pytest.raises(ValueError):
         rouge_l(["a", "b"], ["a"])
@@ -191,16 +206,26 @@ def _words(text: str) -> int:
 
 def test_summaries_file() -> None:
     rows = load_jsonl(EVAL_DIR / "summaries.jsonl")
-    assert len(rows) >= 24
     assert len({r["id"] for r in rows}) == len(rows)
+    by_lang: dict[str, list[dict]] = {}
     for r in rows:
-        assert set(r) == {"id", "text", "reference"}, r["id"]
-        assert 60 <= _words(r["text"]) <= 120, r["id"]
-        assert 15 <= _words(r["reference"]) <= 35, r["id"]
-        assert len(r["reference"]) < len(r["text"]), r["id"]
-    # Scoring the references against themselves runs end to end.
-    refs = [r["reference"] for r in rows]
-    assert rouge_l(refs, refs) == pytest.approx(100.0)
+        assert set(r) == {"id", "lang", "text", "reference"}, r["id"]
+        by_lang.setdefault(r["lang"], []).append(r)
+        if r["lang"] == "en":
+            assert 60 <= _words(r["text"]) <= 120, r["id"]
+            assert 15 <= _words(r["reference"]) <= 35, r["id"]
+            assert not metrics.has_cjk(r["text"]), r["id"]
+        else:
+            assert r["lang"] == "zh", r["id"]
+            # Chinese has no spaces: lengths in characters (a paragraph, one or two sentences).
+            assert 120 <= len(r["text"]) <= 300 and 30 <= len(r["reference"]) <= 80, r["id"]
+            assert metrics.has_cjk(r["text"]) and metrics.has_cjk(r["reference"]), r["id"]
+        assert len(r["reference"]) < len(r["text"]) / 2, r["id"]
+    assert len(by_lang["en"]) >= 24 and len(by_lang["zh"]) >= 8
+    # Scoring the references against themselves runs end to end, Chinese by characters.
+    for lang, items in by_lang.items():
+        refs = [r["reference"] for r in items]
+        assert rouge_l(refs, refs, lang=lang) == pytest.approx(100.0)
 
 
 def test_summaries_file_is_utf8_without_escapes() -> None:
@@ -221,6 +246,21 @@ def test_translation_file(lang: str) -> None:
         assert all(metrics.has_cjk(ref) for _, ref in pairs)
     refs = [ref for _, ref in pairs]
     assert bleu(refs, refs, target=lang) == pytest.approx(100.0)
+
+
+def test_translation_file_zh_en() -> None:
+    path = EVAL_DIR / "translation_zh-en.tsv"
+    assert path.read_text(encoding="utf-8").split("\n", 1)[0] == "chinese\treference"
+    pairs = load_pairs(path)
+    assert len(pairs) >= 40 and len({zh for zh, _ in pairs}) == len(pairs)
+    for zh, en in pairs:
+        assert metrics.has_cjk(zh) and not metrics.has_cjk(en), zh
+        assert 4 <= len(zh) <= 40 and 3 <= _words(en) <= 25, zh
+    # At least half are new sentences, not the en→zh set's references read backwards.
+    reversed_ = {ref for _, ref in load_pairs(EVAL_DIR / "translation_en-zh.tsv")}
+    assert sum(zh not in reversed_ for zh, _ in pairs) >= len(pairs) / 2
+    refs = [en for _, en in pairs]
+    assert bleu(refs, refs, target="en") == pytest.approx(100.0)
 
 
 def test_translation_files_share_english_column() -> None:
@@ -260,7 +300,9 @@ def test_qa_file() -> None:
                 assert _words(a) <= 5, (r["id"], a)
     assert no_answer >= 6
     assert long >= 6
-    assert chinese >= 8
+    assert chinese >= 20
+    # Chinese no-answer items too (abstention is measured in both languages).
+    assert sum(1 for r in rows if r["lang"] == "zh" and not r["answers"]) >= 4
 
 
 def test_qa_file_has_the_eiffel_question() -> None:

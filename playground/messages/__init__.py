@@ -21,8 +21,9 @@ EN: dict[str, str] = {
     "tab_qa": "Question answering",
     "tab_sentiment": "Sentiment",
     "input_label": "Text",
-    "input_placeholder": "Type an English sentence, e.g. I loved this movie",
-    "input_info": "Up to {limit} characters.",
+    "input_placeholder": "Type a sentence in English or Chinese, e.g. I loved this movie / 这部电影太无聊了",
+    "input_info": "Up to {limit} characters are read; a longer text is cut at a sentence end, and the result says so.",
+    "input_cut": "✂ Your text had {total:,} characters; the first {kept:,} were used (the limit is {limit:,}).",
     "btn_classify": "Classify",
     "btn_explain": "Explain",
     "btn_explain_all": "Explain with all methods",
@@ -190,8 +191,9 @@ ZH: dict[str, str] = {
     "tab_qa": "问答",
     "tab_sentiment": "情感分析",
     "input_label": "文本",
-    "input_placeholder": "输入一句英文，例如 I loved this movie",
-    "input_info": "最多 {limit} 个字符。",
+    "input_placeholder": "输入一句英文或中文，例如 这部电影太无聊了 / I loved this movie",
+    "input_info": "最多读取 {limit} 个字符；更长的文本会在句末截断，结果中会说明。",
+    "input_cut": "✂ 你的文本有 {total:,} 个字符；只使用了前 {kept:,} 个（上限 {limit:,}）。",
     "btn_classify": "分类",
     "btn_explain": "解释",
     "btn_explain_all": "用全部方法解释",
@@ -348,12 +350,13 @@ ZH: dict[str, str] = {
 
 # Each tab built later keeps its texts in its own module (same keys in both languages); they
 # join the one catalogue here, and a key may be defined once only.
+from . import language as _language  # noqa: E402
 from . import qa as _qa  # noqa: E402
 from . import seq2seq as _seq2seq  # noqa: E402
 from . import serving as _serving  # noqa: E402
 from . import trust as _trust  # noqa: E402
 
-for _extra in (_seq2seq, _qa, _trust, _serving):
+for _extra in (_seq2seq, _qa, _trust, _serving, _language):
     assert not (set(_extra.EN) & set(EN)), f"{_extra.__name__} redefines {set(_extra.EN) & set(EN)}"
     EN.update(_extra.EN)
     ZH.update(_extra.ZH)
@@ -365,6 +368,22 @@ def language(accept_language: str | None) -> str:
     """'zh-CN' for a browser that prefers Chinese, else 'en'."""
     first = (accept_language or "").split(",")[0].strip().lower()
     return "zh-CN" if first.startswith("zh") else "en"
+
+
+def language_name(code: str, lang: str = "en") -> str:
+    """The name of the language ``code`` in ``lang`` (the code itself when unnamed)."""
+    return t(f"langname_{code}", lang) if f"langname_{code}" in EN else code
+
+
+def language_warning(info: dict | None, model: str, lang: str = "en") -> str:
+    """The warning a result shows when its model does not read the input's language
+    (``info``: playground.language.check's answer); "" when it does."""
+    if not info or info.get("handled", True):
+        return ""
+    sep = "、" if lang.startswith("zh") else ", "
+    reads = sep.join(language_name(c, lang) for c in info.get("model_reads", []))
+    return t("language_not_read", lang, language=language_name(str(info.get("code")), lang),
+             score=float(info.get("score", 0.0)), model=model, reads=reads)
 
 
 def t(key: str, lang: str = "en", **params: object) -> str:

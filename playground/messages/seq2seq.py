@@ -5,9 +5,9 @@ from __future__ import annotations
 
 EN: dict[str, str] = {
     "sum_help": "Paste an English text and get a short summary. Then see which source words each summary word came from.",
-    "tr_help": "Type English and pick the language to translate into. Then see which English words each translated word came from.",
+    "tr_help": "Type English and pick the language to translate into (or type Chinese and pick English). Then see which source words each translated word came from.",
     "sum_source": "Text to summarize",
-    "tr_source": "English text",
+    "tr_source": "Text to translate",
     "sum_output": "Summary",
     "tr_output": "Translation",
     "btn_sum": "Summarize",
@@ -16,6 +16,7 @@ EN: dict[str, str] = {
     "lang_zh": "Chinese (简体中文)",
     "lang_fr": "French (Français)",
     "lang_de": "German (Deutsch)",
+    "lang_en": "English, from Chinese (中文 → English)",
     "sum_min_new_tokens": "Minimum length (tokens)",
     "sum_max_new_tokens": "Maximum length (tokens)",
     "tr_max_new_tokens": "Maximum length (tokens)",
@@ -43,9 +44,9 @@ EN: dict[str, str] = {
 
 ZH: dict[str, str] = {
     "sum_help": "粘贴一段英文，得到简短摘要；再看摘要中的每个词来自原文的哪些词。",
-    "tr_help": "输入英文并选择目标语言；再看译文中的每个词来自哪些英文词。",
+    "tr_help": "输入英文并选择目标语言（或输入中文并选择英语）；再看译文中的每个词来自原文的哪些词。",
     "sum_source": "要摘要的文本",
-    "tr_source": "英文文本",
+    "tr_source": "要翻译的文本",
     "sum_output": "摘要",
     "tr_output": "译文",
     "btn_sum": "生成摘要",
@@ -54,6 +55,7 @@ ZH: dict[str, str] = {
     "lang_zh": "中文（简体）",
     "lang_fr": "法语（Français）",
     "lang_de": "德语（Deutsch）",
+    "lang_en": "英语，从中文翻译（中文 → English）",
     "sum_min_new_tokens": "最短长度（词元）",
     "sum_max_new_tokens": "最长长度（词元）",
     "tr_max_new_tokens": "最长长度（词元）",

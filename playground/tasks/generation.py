@@ -24,7 +24,7 @@ from typing import Any
 
 import torch
 
-from .. import config, models, text
+from .. import config, language, models, text
 from ..config import LIMITS
 from ..errors import InputError
 from ..explain import llm
@@ -48,6 +48,7 @@ from .generation_input import (
 from .generation_input import (
     resolve_mode as resolve_mode,
 )
+from .generation_pieces import Pieces
 from .generation_types import (
     BOUNDS as BOUNDS,
 )
@@ -168,26 +169,20 @@ def _eos_ids(loaded: models.LoadedModel) -> list[int]:
     return ids
 
 
-class _Pieces:
-    """Token id -> readable text, decoded on its own (so 'Ġthe' reads ' the'); cached per run."""
-
-    def __init__(self, tokenizer: Any) -> None:
-        self.tokenizer = tokenizer
-        self.cache: dict[int, str] = {}
-
-    def __call__(self, i: int) -> str:
-        i = int(i)
-        if i not in self.cache:
-            self.cache[i] = self.tokenizer.decode([i], skip_special_tokens=False)
-        return self.cache[i]
-
-
-def _steps(chosen: list[int], logits: tuple, scores: tuple, piece: _Pieces) -> list[NextTokenStep]:
+def _steps(chosen: list[int], logits: tuple, scores: tuple, piece: Pieces) -> list[NextTokenStep]:
     """Per step: top candidates before and after processing, from generate's raw logits and
     processed scores. Done in chunks so a long run on a large vocabulary (Gemma: 262k) never
     holds more than a few copies of (chunk, vocab) at once."""
     out: list[NextTokenStep] = []
     chunk = 32
+    # Per step, the output's trailing tokens that end part-way through a character (byte
+    # tokens): each candidate is shown with them, so it reads as the character it completes.
+    pending_at: list[list[int]] = []
+    pending: list[int] = []
+    for tid in chosen:
+        pending_at.append(list(pending))
+        ends_inside = piece.tokenizer.decode(pending + [tid], skip_special_tokens=False).endswith("\ufffd")
+        pending = pending + [tid] if ends_inside else []
     for a in range(0, len(chosen), chunk):
         raw = torch.cat(logits[a : a + chunk]).float()  # (c, vocab)
         proc = torch.cat(scores[a : a + chunk]).float()
@@ -203,11 +198,12 @@ def _steps(chosen: list[int], logits: tuple, scores: tuple, piece: _Pieces) -> l
             ids[:, 0].tolist(), rank.tolist(), p_raw.gather(1, ids)[:, 0].tolist(), p_proc.gather(1, ids)[:, 0].tolist(),
             rv.tolist(), ri.tolist(), pv.tolist(), pi.tolist(),
         )
-        for tid, rk, pr, pp, rvs, ris, pvs, pis in rows:
+        for j, (tid, rk, pr, pp, rvs, ris, pvs, pis) in enumerate(rows, start=a):
+            before = pending_at[j]
             out.append(NextTokenStep(
-                token_id=tid, token=piece(tid), rank=int(rk), p_raw=pr, p_processed=pp,
-                raw=[(piece(i), i, p) for p, i in zip(rvs, ris)],
-                processed=[(piece(i), i, p) for p, i in zip(pvs, pis) if p > 0.0],
+                token_id=tid, token=piece.after(before, tid), rank=int(rk), p_raw=pr, p_processed=pp,
+                raw=[(piece.after(before, i), i, p) for p, i in zip(rvs, ris)],
+                processed=[(piece.after(before, i), i, p) for p, i in zip(pvs, pis) if p > 0.0],
             ))
     return out
 
@@ -243,11 +239,12 @@ def stream(
     n_prompt = len(prep.input_ids)
     # A model with learned positions (GPT-2) cannot go past its context: cap the new tokens.
     o = dataclasses.replace(o, mode=mode, max_new_tokens=max(1, min(o.max_new_tokens, _max_positions(model) - n_prompt)))
-    piece = _Pieces(tok)
+    piece = Pieces(tok)
     base = {
         "prompt": prep.prompt, "prompt_text": prep.prompt_text, "user_span": prep.user_span, "prompt_ids": prep.input_ids,
         "prompt_offsets": prep.offsets, "prompt_tokens": [piece(i) for i in prep.input_ids], "user_tokens": prep.user_tokens,
         "model_key": spec.key, "model": spec.display, "profile": profile or config.active_profile(), "options": o,
+        "language": language.check(value, spec.languages),
     }
     if stop is not None and stop.is_set():  # Stop pressed before anything ran
         yield GenerationUpdate("", 0, True, GenerationResult(

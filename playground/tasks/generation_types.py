@@ -142,6 +142,8 @@ class GenerationResult:
     profile: str
     options: GenerationOptions  # as used: mode resolved, max_new_tokens capped by the model's context
     eos_step: NextTokenStep | None = None
+    # The prompt's language and whether the model reads it (playground.language.check).
+    language: dict[str, Any] = dataclasses.field(default_factory=dict)
 
     @property
     def mode(self) -> str:
@@ -171,6 +173,7 @@ class GenerationResult:
             "options": self.options.to_dict(),
             "steps": [s.to_dict() for s in self.steps],
             "eos_step": self.eos_step.to_dict() if self.eos_step else None,
+            "language": dict(self.language),
         }
 
 

@@ -17,6 +17,7 @@ from ..config import LIMITS
 from ..errors import InputError
 from ..explain import llm
 from . import generation as gen
+from .generation_pieces import Pieces
 
 
 @dataclass
@@ -144,13 +145,13 @@ def logit_lens(result: gen.GenerationResult, loaded: models.LoadedModel | None =
             rows.append(torch.softmax(logits, dim=-1))
         probs = torch.stack(rows)
         values, indices = probs.topk(top, dim=-1)
-    piece = gen._Pieces(loaded.tokenizer)
+    piece = Pieces(loaded.tokenizer)
     return {
         "position": position,
         "token": piece(seq[position]),
         "next_token": piece(seq[position + 1]) if position + 1 < len(seq) else None,
         "layers": [
-            {"layer": i + 1, "top": [(piece(t), float(p)) for t, p in zip(ti, vi)]}
+            {"layer": i + 1, "top": [(piece.after([], t), float(p)) for t, p in zip(ti, vi)]}
             for i, (ti, vi) in enumerate(zip(indices.tolist(), values.tolist()))
         ],
     }

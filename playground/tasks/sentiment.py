@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from .. import batching, models, text
+from .. import batching, config, language, models, text
 from ..config import LIMITS
 from ..explain import encoder
 from ..explain.base import Subject, Target, Unit
@@ -66,25 +66,37 @@ def scorer(loaded: models.LoadedModel, pad_to: int = 0) -> BatchedScorer:
     )
 
 
-def _prediction(loaded: models.LoadedModel, value: str, probs: np.ndarray) -> dict[str, Any]:
+def model_for(value: str, profile: str | None = None) -> tuple[models.LoadedModel, dict[str, Any]]:
+    """The classifier that reads ``value``'s language (Chinese goes to the Chinese model where
+    the profile has one: config.ROUTES), and what :func:`playground.language.check` says."""
+    specs = config.choices_for(NAME, profile) + config.routes_for(NAME, profile)
+    if not specs:
+        raise models.ModelUnavailable("task_no_model", task=NAME)
+    spec, lang = language.choose(value, specs)
+    return models.load(spec), lang
+
+
+def _prediction(loaded: models.LoadedModel, value: str, probs: np.ndarray, lang: dict[str, Any]) -> dict[str, Any]:
     labels = loaded.labels
     return {
         "label": labels[int(np.argmax(probs))],
         "scores": {lab: float(p) for lab, p in zip(labels, probs)},
         "model": loaded.spec.display,
         "truncated": _n_tokens(loaded, value) > LIMITS.max_tokens,
+        "language": lang,
     }
 
 
 def predict(value: str, profile: str | None = None) -> dict[str, Any]:
-    """Label and probabilities: ``{"label", "scores": {label: p}, "model", "truncated"}``.
-    Predictions asked for at the same time by different users run as one batch
-    (playground.batching)."""
+    """Label and probabilities: ``{"label", "scores": {label: p}, "model", "truncated",
+    "language"}`` (``language["handled"]`` False: the model does not read the text's language,
+    and the label is not to be trusted). Predictions asked for at the same time by different
+    users run as one batch (playground.batching)."""
     value = text.clean(value)
-    loaded = models.load_task(NAME, profile)
+    loaded, lang = model_for(value, profile)
     run = batching.batcher((loaded.spec.key, "probabilities"),
                            lambda texts: list(batch_probabilities(loaded, texts, fast=False)), LIMITS.predict_batch)
-    return _prediction(loaded, value, run(value))
+    return _prediction(loaded, value, run(value), lang)
 
 
 # Attention weights one eager batch may return: rows x layers x heads x padded length^2 floats.
@@ -134,7 +146,7 @@ def subject(value: str, profile: str | None = None) -> Subject:
     (the class probability; the default is the predicted class), the batched scorer, the
     gradient forward and the attention view."""
     value = text.clean(value)
-    loaded = models.load_task(NAME, profile)
+    loaded, lang = model_for(value, profile)
     labels = loaded.labels
     # The target values are the full-precision output the user sees as the prediction.
     probs = batch_probabilities(loaded, [value], fast=False)[0]
@@ -156,7 +168,7 @@ def subject(value: str, profile: str | None = None) -> Subject:
         targets=[Target(label, label, float(p)) for label, p in zip(labels, probs)], read=read,
         target_rows=[[0]] * len(labels),  # the classifier reads the first token ([CLS])
         default_target=int(np.argmax(probs)), texts={"text": value},
-        truncated=_n_tokens(loaded, value) > LIMITS.max_tokens, notes={"target_kind": "probability"},
+        truncated=_n_tokens(loaded, value) > LIMITS.max_tokens, notes={"target_kind": "probability", "language": lang},
     )
 
 
@@ -165,13 +177,13 @@ def analyse(value: str, profile: str | None = None) -> dict[str, Any]:
     first). ``attentions`` is (layers, heads, n, n) over the model's pieces, n capped at
     ``LIMITS.max_attention_tokens`` so the heatmap stays readable and the payload small."""
     value = text.clean(value)
-    loaded = models.load_task(NAME, profile)
+    loaded, lang = model_for(value, profile)
     run = batching.batcher((loaded.spec.key, "analyse"), lambda values: _eager_batch(loaded, values),
                            LIMITS.predict_batch)
     probs, att, ids = run(value)
     n = att.shape[-1]
     return {
-        **_prediction(loaded, value, probs),
+        **_prediction(loaded, value, probs, lang),
         "pieces": loaded.tokenizer.convert_ids_to_tokens(ids)[:n],
         "attention_truncated": len(ids) > n,
         "attentions": att,

@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from .. import config, models, prompting, text
+from .. import config, language, models, prompting, text
 from ..errors import InputError
 from ..explain import llm
 from ..explain.base import Option, Subject
@@ -74,6 +74,9 @@ class Seq2SeqResult:
     stop_reason: str
     options: dict[str, Any] = field(default_factory=dict)
     target: str | None = None  # translation: "zh", "fr", "de"
+    # The source's language and whether the model reads it (playground.language.check).
+    language: dict[str, Any] = field(default_factory=dict)
+    simplified: int = 0  # Traditional characters of a Chinese output written in Simplified (OpenCC)
 
     @property
     def source_used(self) -> str:
@@ -93,6 +96,8 @@ class Seq2SeqResult:
             "model_key": self.model_key,
             "family": self.family,
             "target": self.target,
+            "language": dict(self.language),
+            "simplified": self.simplified,
             "truncated": self.truncated,
             "source_used": self.source_used,
             "tokens": list(self.output_tokens),
@@ -244,6 +249,9 @@ def run(task: str, source: str, model_key: str | None, profile: str | None, opti
         seconds, reason = result.seconds, result.stop_reason
         family = "decoder"
     tokens = token_texts(tok, output_ids)
+    simplified = 0
+    if target == "zh":  # 简体中文 means Simplified, whatever the model slipped into
+        tokens, simplified = language.simplified_pieces(tokens)
     n = len(output_ids)
     return Seq2SeqResult(
         task=task, model_key=spec.key, model=spec.display, profile=profile, family=family, source=source,
@@ -251,7 +259,12 @@ def run(task: str, source: str, model_key: str | None, profile: str | None, opti
         output_ids=output_ids, output_tokens=tokens, text="".join(tokens).strip(), seconds=seconds,
         tokens_per_s=n / seconds if seconds > 0 else 0.0, stop_reason=reason,
         options={"min_new_tokens": min_new, "max_new_tokens": max_new}, target=target,
+        # A translation reads its direction's source language (Gemma reads any: the direction
+        # still says which the user meant); a summary, what the model reads.
+        language=language.check(source, (prompting.source_of(target),) if target else spec.languages),
+        simplified=simplified,
     )
+
 
 
 def bounded(bounds: dict[str, Option], given: dict[str, Any]) -> dict[str, Any]:

@@ -19,8 +19,9 @@ import gradio as gr
 
 from ..config import LIMITS
 from ..errors import PlaygroundError
-from ..messages import EN, ZH, language, t
+from ..messages import EN, ZH, language, language_warning, t
 from ..serving import Admission
+from ..text import fit as text_fit
 
 log = logging.getLogger("playground.ui")
 
@@ -32,6 +33,20 @@ log = logging.getLogger("playground.ui")
 PREDICT, QUICK, GENERATE, EXPLAIN = "predict", "quick", "generate", "explain"
 CONCURRENCY = {PREDICT: LIMITS.predict_concurrency, QUICK: LIMITS.quick_concurrency,
                GENERATE: LIMITS.generate_concurrency, EXPLAIN: LIMITS.explain_concurrency}
+
+
+def fit_input(value: Any, limit: int, lang: str) -> tuple[Any, str]:
+    """An input box's value cut to ``limit`` characters (text.fit) and the note (Markdown, a
+    blank line after it) the result starts with when it was cut; "" when it was not."""
+    kept, total = text_fit(value, limit)
+    return kept, (t("input_cut", lang, total=total, kept=len(kept), limit=limit) + "\n\n" if total else "")
+
+
+def language_note(info: dict[str, Any] | None, model: str, lang: str) -> str:
+    """The warning (Markdown, escaped, with a blank line after it) a result's summary starts
+    with when its model does not read the input's language; "" when it does."""
+    note = language_warning(info, html.escape(model[:120], quote=False), lang)
+    return note + "\n\n" if note else ""
 
 
 def group(name: str) -> dict[str, Any]:

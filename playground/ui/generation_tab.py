@@ -19,8 +19,10 @@ from .common import (
     QUICK,
     attention_choices,
     conversion_progress,
+    fit_input,
     group,
     guarded,
+    language_note,
     redraw_attention,
     request_language,
     stop_event,
@@ -52,8 +54,7 @@ def build(i18n: gr.I18n, profile: str) -> None:
         gr.Textbox(value=profile, label=i18n("profile_label"), interactive=False, scale=1)
     with gr.Row():
         with gr.Column(scale=3):
-            prompt = gr.Textbox(label=i18n("gen_prompt"), placeholder=i18n("gen_prompt_placeholder"), lines=3,
-                                max_length=LIMITS.max_chars, elem_id="gen-prompt")
+            prompt = gr.Textbox(label=i18n("gen_prompt"), placeholder=i18n("gen_prompt_placeholder"), lines=3, elem_id="gen-prompt")
             mode = gr.Radio([(i18n("gen_mode_chat"), "chat"), (i18n("gen_mode_plain"), "plain")],
                             value="chat" if specs[0].chat else "plain", label=i18n("gen_mode"))
             gr.Examples(EXAMPLES, inputs=prompt, label=i18n("examples_label"))
@@ -109,6 +110,7 @@ def build(i18n: gr.I18n, profile: str) -> None:
     def run(prompt_v: str, model_v: str, mode_v: str, max_new_v, temp_v, top_k_v, top_p_v, rep_v, seed_v,
             request: gr.Request, progress: gr.Progress = gr.Progress()):
         lang = request_language((request,), {})
+        prompt_v, cut = fit_input(prompt_v, LIMITS.max_chars, lang)
         stop = stop_event(request)
         stop.clear()
         spec = task.spec_for(model_v, profile)
@@ -129,7 +131,7 @@ def build(i18n: gr.I18n, profile: str) -> None:
         if final is None:
             return
         n = len(final.tokens)
-        line = t("gen_summary_line", lang, n=n, seconds=final.seconds, rate=final.tokens_per_s,
+        line = cut + language_note(final.language, spec.display, lang) + t("gen_summary_line", lang, n=n, seconds=final.seconds, rate=final.tokens_per_s,
                  reason=_reason(final.stop_reason, lang), model=spec.display)
         total_len = len(final.prompt_ids) + n
         yield (

@@ -15,7 +15,17 @@ from .. import config, views
 from ..messages import t
 from ..tasks import qa
 from . import panels
-from .common import GENERATE, QUICK, attention_choices, conversion_progress, group, guarded, request_language
+from .common import (
+    GENERATE,
+    QUICK,
+    attention_choices,
+    conversion_progress,
+    fit_input,
+    group,
+    guarded,
+    language_note,
+    request_language,
+)
 from .zerogpu import gpu
 
 # Preset question + context pairs (one dropdown fills both boxes: gr.Examples over two inputs
@@ -55,6 +65,10 @@ def summary_line(result: qa.QAResult, lang: str) -> str:
         best = result.candidates[0]
         return t("qa_summary_no_answer", lang, score=_score_text(result.score), best=_score_text(best.score),
                  span=views.safe(best.answer, 60), windows=result.windows, seconds=result.seconds, model=model)
+    if getattr(result, "abstained", None):
+        # Withdrawn (qa.generative.abstention): say what the model wrote and why it is not the answer.
+        return t(f"qa_abstained_{result.abstained}", lang, said=views.safe(result.answer, 80),
+                 score=_score_text(result.score), seconds=result.seconds, model=model)
     if not result.found_in_context:
         return t("qa_summary_not_found", lang, score=_score_text(result.score), seconds=result.seconds, model=model)
     match = (t("qa_match_exact", lang) if result.match == "exact"
@@ -114,10 +128,8 @@ def build(i18n: gr.I18n, profile: str) -> None:
         gr.Textbox(value=profile, label=i18n("profile_label"), interactive=False, scale=1)
     with gr.Row():
         with gr.Column(scale=3):
-            question = gr.Textbox(label=i18n("qa_question"), placeholder=i18n("qa_question_placeholder"), lines=1,
-                                  max_length=qa.MAX_QUESTION_CHARS, info=i18n("qa_question_info"), elem_id="qa-question")
-            context = gr.Textbox(label=i18n("qa_context"), placeholder=i18n("qa_context_placeholder"), lines=7,
-                                 max_length=qa.MAX_CONTEXT_CHARS, info=i18n("qa_context_info"), elem_id="qa-context")
+            question = gr.Textbox(label=i18n("qa_question"), placeholder=i18n("qa_question_placeholder"), lines=1, info=i18n("qa_question_info"), elem_id="qa-question")
+            context = gr.Textbox(label=i18n("qa_context"), placeholder=i18n("qa_context_placeholder"), lines=7, info=i18n("qa_context_info"), elem_id="qa-context")
             preset = gr.Dropdown([(q, i) for i, (q, _) in enumerate(EXAMPLES)], value=None, label=i18n("qa_examples"),
                                  elem_id="qa-examples")
             o = qa.TOP_K
@@ -170,6 +182,8 @@ def build(i18n: gr.I18n, profile: str) -> None:
     def answer_h(question_v: str, context_v: str, model_v: str, top_k_v: Any, request: gr.Request,
                  progress: gr.Progress = gr.Progress()):
         lang = request_language((request,), {})
+        question_v, cut_q = fit_input(question_v, qa.MAX_QUESTION_CHARS, lang)
+        context_v, cut_c = fit_input(context_v, qa.MAX_CONTEXT_CHARS, lang)
         spec = qa.spec_for(model_v or None, profile)
         result = qa.answer(question_v, context_v, spec.key, profile, top_k=top_k_v, progress=conversion_progress(spec, lang, progress))
         extractive = result.kind == "extractive"
@@ -177,7 +191,7 @@ def build(i18n: gr.I18n, profile: str) -> None:
         return (
             answer_text,
             _score_text(result.score),
-            summary_line(result, lang),
+            cut_q + cut_c + language_note(result.language, result.model, lang) + summary_line(result, lang),
             context_highlight(result),
             gr.update(value=start_end_figure(result, lang) if extractive else None, visible=extractive),
             gr.update(value=candidates_figure(result, lang) if extractive else None, visible=extractive),

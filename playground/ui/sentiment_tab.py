@@ -14,7 +14,7 @@ from ..explain import METHODS
 from ..messages import EN, t
 from ..tasks import sentiment as task
 from . import panels
-from .common import PREDICT, attention_choices, group, guarded, log, redraw_attention, request_language
+from .common import PREDICT, attention_choices, fit_input, group, guarded, language_note, log, redraw_attention, request_language
 from .zerogpu import gpu
 
 EXAMPLES = [
@@ -22,6 +22,9 @@ EXAMPLES = [
     "A complete waste of time. The plot made no sense and the jokes fell flat.",
     "The food was not bad at all, but the service was painfully slow.",
     "I didn't expect much, yet this little phone turned out to be fantastic.",
+    # Chinese goes to a model that reads Chinese where the profile has one (playground.language).
+    "这家餐厅的菜很好吃，服务也很周到，下次还会再来。",
+    "这部电影太无聊了，剧情拖沓，浪费了两个小时。",
 ]
 
 
@@ -56,7 +59,6 @@ def build(i18n: gr.I18n, profile: str) -> None:
                 placeholder=i18n("input_placeholder"),
                 info=i18n("input_info"),
                 lines=3,
-                max_length=LIMITS.max_chars,
                 elem_id="sentiment-input",
             )
             gr.Examples(EXAMPLES, inputs=text, label=i18n("examples_label"))
@@ -101,9 +103,11 @@ def build(i18n: gr.I18n, profile: str) -> None:
     @guarded
     def classify(value: str, request: gr.Request) -> tuple:
         lang = request_language((request,), {})
+        value, cut = fit_input(value, LIMITS.max_chars, lang)
         out = task.analyse(value, profile)
         top = max(out["scores"], key=out["scores"].get)
-        lines = [t("result_line", lang, label=label_text(top, lang), p=out["scores"][top], model=out["model"])]
+        lines = [cut + language_note(out["language"], out["model"], lang)
+                 + t("result_line", lang, label=label_text(top, lang), p=out["scores"][top], model=out["model"])]
         if out["truncated"]:
             lines.append(t("truncated_note", lang, n=LIMITS.max_tokens))
         if out["attention_truncated"]:
@@ -122,7 +126,7 @@ def build(i18n: gr.I18n, profile: str) -> None:
         )
 
     def subject_of(data: dict, lang: str) -> Any:
-        return task.subject(data[text], profile)
+        return task.subject(fit_input(data[text], LIMITS.max_chars, lang)[0], profile)
 
     explain_after = panels.wire(controls, result_views, subject_of, [text], trust_panel=trust_panel)
     classify_outputs = [summary, probs, att_state, layer, head, att_plot, controls.target]

@@ -15,7 +15,7 @@ from ..config import LIMITS
 from ..messages import t
 from ..tasks import seq2seq, summarization, translation
 from . import panels
-from .common import GENERATE, QUICK, conversion_progress, group, guarded, request_language
+from .common import GENERATE, QUICK, conversion_progress, fit_input, group, guarded, language_note, request_language
 from .zerogpu import gpu
 
 EXAMPLES: dict[str, list[str]] = {
@@ -48,11 +48,13 @@ def _model_choices(task: str, profile: str, target: str | None) -> list[tuple[st
 
 
 def _summary_line(result: seq2seq.Seq2SeqResult, lang: str) -> str:
-    line = t("s2s_summary_line", lang, n=len(result.output_ids), seconds=result.seconds, rate=result.tokens_per_s,
+    line = language_note(result.language, result.model, lang) + t("s2s_summary_line", lang, n=len(result.output_ids), seconds=result.seconds, rate=result.tokens_per_s,
              reason=t(f"stop_{result.stop_reason}", lang), model=views.safe(result.model, 120),
              family=t(f"s2s_family_{result.family}", lang))
     if result.truncated:
         line += "\n\n" + t("s2s_truncated", lang, kept=len(result.source_used), total=len(result.source))
+    if result.simplified:
+        line += "\n\n" + t("simplified_note", lang, n=result.simplified)
     return line
 
 
@@ -80,8 +82,7 @@ def _build(task: str, i18n: gr.I18n, profile: str) -> None:
         gr.Textbox(value=profile, label=i18n("profile_label"), interactive=False, scale=1)
     with gr.Row():
         with gr.Column(scale=3):
-            source = gr.Textbox(label=i18n(f"{p}_source"), lines=6 if task == "summarization" else 3,
-                                max_length=LIMITS.max_chars, elem_id=f"{p}-source",
+            source = gr.Textbox(label=i18n(f"{p}_source"), lines=6 if task == "summarization" else 3, elem_id=f"{p}-source",
                                 info=i18n("input_info"))
             gr.Examples(EXAMPLES[task], inputs=source, label=i18n("examples_label"))
             with gr.Row():
@@ -111,28 +112,30 @@ def _build(task: str, i18n: gr.I18n, profile: str) -> None:
 
     # ---- handlers ------------------------------------------------------------------------
 
-    def _finish(result: seq2seq.Seq2SeqResult, lang: str) -> tuple:
-        return (result.text, _summary_line(result, lang), result, *view.empty(), None,
+    def _finish(result: seq2seq.Seq2SeqResult, lang: str, cut: str = "") -> tuple:
+        return (result.text, cut + _summary_line(result, lang), result, *view.empty(), None,
                 *trust_panel.empty(t("trust_empty", lang)))
 
     @guarded
     def run_summary(source_v: str, model_v: str, min_v: Any, max_v: Any, request: gr.Request,
                     progress: gr.Progress = gr.Progress()):
         lang = request_language((request,), {})
+        source_v, cut = fit_input(source_v, LIMITS.max_chars, lang)
         spec = seq2seq.spec_for(task, model_v or None, profile)
         models.load(spec, conversion_progress(spec, lang, progress))  # first time: a GGUF conversion, with a bar
         result = summarization.summarize(source_v, spec.key, profile, min_new_tokens=min_v, max_new_tokens=max_v)
-        return _finish(result, lang)
+        return _finish(result, lang, cut)
 
     @guarded
     def run_translation(source_v: str, model_v: str, target_v: str, max_v: Any, request: gr.Request,
                         progress: gr.Progress = gr.Progress()):
         lang = request_language((request,), {})
+        source_v, cut = fit_input(source_v, LIMITS.max_chars, lang)
         code = translation.check_target(target_v)
         spec = seq2seq.spec_for(task, model_v or None, profile, code)
         models.load(spec, conversion_progress(spec, lang, progress))
         result = translation.translate(source_v, code, spec.key, profile, max_new_tokens=max_v)
-        return _finish(result, lang)
+        return _finish(result, lang, cut)
 
     @guarded
     def attention_h(result: seq2seq.Seq2SeqResult | None, kind_v: str, request: gr.Request):

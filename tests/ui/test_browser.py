@@ -152,3 +152,20 @@ def test_empty_input_shows_a_clear_error(page) -> None:
     toast = page.get_by_text("Please enter some text")
     toast.first.wait_for(state="visible")
     assert "Traceback" not in page.content()
+
+
+def test_a_long_paste_is_kept_in_full_and_the_result_says_what_was_used(page) -> None:
+    """A 5,000-character paste reaches the server whole (no silent browser cut) and the result
+    says how much of it the model read."""
+    long = ("The film was long but I enjoyed most of it. " * 120)[:5000]
+    page.fill("#sentiment-input textarea", long)
+    assert len(page.input_value("#sentiment-input textarea")) == 5000
+    summary = classify(page, long)
+    assert "5,000 characters" in summary and "2,000" in summary
+
+
+def test_a_chinese_text_on_an_english_model_carries_a_visible_warning(page) -> None:
+    """The tiny profile's classifier reads English only (like the hub one): a Chinese review
+    gets the answer and, first, a warning naming both languages."""
+    summary = classify(page, "这部电影太无聊了，浪费时间。")
+    assert "looks Chinese" in summary and "English only" in summary and "not to be trusted" in summary

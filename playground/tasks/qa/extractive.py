@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from ... import config, models
+from ... import config, language, models
 from ...errors import InputError
 from .types import (
     _ROW_TOKENS,
@@ -163,6 +163,7 @@ def _extractive(question: str, context: str, spec: config.ModelSpec, profile: st
         model_key=spec.key,
         model=spec.display,
         profile=profile,
+        language=language.check(question + "\n" + context, spec.languages),
         seconds=time.perf_counter() - started,
         candidates=candidates,
         null_score=null_score,

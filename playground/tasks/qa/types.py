@@ -116,7 +116,10 @@ class QAResult:
     """One answer. ``start``/``end`` index the (NFC-normalised) ``context``, None when there is
     no span: an extractive no-answer, or a generated answer not found in the context. For an
     extractive answer ``answer == context[start:end]``; a generated one is the model's text and
-    ``context[start:end]`` the part of the context it quotes (``match`` "exact" or "fuzzy")."""
+    ``context[start:end]`` the part of the context it quotes (``match`` "exact" or "fuzzy").
+    ``no_answer``: extractive, the null score won (``answer`` ""); generative, the model wrote
+    nothing or its answer was withdrawn by the calibrated rule (``abstained`` says why;
+    :func:`playground.tasks.qa.generative.abstention`)."""
 
     kind: str  # "extractive" | "generative"
     question: str
@@ -142,6 +145,11 @@ class QAResult:
     question_span: tuple[int, int] | None = None
     context_span: tuple[int, int] | None = None
     generation: gen.GenerationResult | None = field(default=None, repr=False)
+    # The question and context's language and whether the model reads it (playground.language).
+    language: dict[str, Any] = field(default_factory=dict)
+    # Generative: why the generated ``answer`` was withdrawn ("not_in_context", "low_score"; then
+    # ``no_answer`` is True and ``answer`` still holds what the model wrote), None when it stands.
+    abstained: str | None = None
     _windows: _Windows | None = field(default=None, repr=False)
 
     @property
@@ -163,6 +171,7 @@ class QAResult:
             "model": self.model,
             "model_key": self.model_key,
             "seconds": _f(self.seconds, 4),
+            "language": dict(self.language),
         }
         if self.kind == "extractive":
             w = self._windows
@@ -176,6 +185,7 @@ class QAResult:
         else:
             g = self.generation
             out.update({
+                "abstained": self.abstained,
                 "match": self.match,
                 "match_coverage": _f(self.match_coverage) if self.match_coverage is not None else None,
                 "generated": g.text if g else "",
