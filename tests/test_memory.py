@@ -17,7 +17,7 @@ import pytest
 import torch
 
 from playground import config, memory, models
-from playground.explain import METHODS, explain, gradients, llm
+from playground.explain import METHODS, explain, gradients, llm, lm_head
 from playground.explain.base import MaskScorer
 from playground.scoring import BatchedScorer
 
@@ -166,7 +166,7 @@ def test_decoder_scoring_never_holds_every_positions_logits(monkeypatch) -> None
     loaded, prompt, out = _decoder(n_out=12)
     head = loaded.model.get_output_embeddings()
     vocab = int(head.weight.shape[0])
-    monkeypatch.setattr(llm, "HEAD_FLOATS", 2 * vocab)
+    monkeypatch.setattr(lm_head, "HEAD_FLOATS", 2 * vocab)
     sizes: list[tuple[int, ...]] = []
     handle = head.register_forward_hook(lambda _m, _a, output: sizes.append(tuple(output.shape)))
     try:

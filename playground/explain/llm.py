@@ -28,8 +28,7 @@ from __future__ import annotations
 import contextlib
 import inspect
 import math
-import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -40,16 +39,13 @@ from .. import text
 from ..text import Span
 from . import gradients
 from .base import AttentionView, GradientView, MaskScorer, Subject, Target, Unit, subject_key
+from .layer_attention import decoder_attentions
+from .lm_head import head_logprobs, pick_logprobs, split_head
 from .units import merge_within_pieces
 
 # Rows per teacher-forced forward. Measured on SmolLM2-135M, 2 CPU cores, ~55-token rows
 # (bench/attribution.py): per-row time falls from batch 1 to 8 and is flat from 16.
 BATCH_ROWS = 16
-# Decoders: the log-probabilities come from the LM head run on the kept positions a few at a
-# time (_head_logprobs), at most this many logits at once. Gemma's vocabulary is 262,144 words: a
-# batch of 8 rows x 32 output tokens was 67 M logits, 268 MB a copy, and the log-softmax held
-# three copies.
-HEAD_FLOATS = 8 * 2**20
 # Any other model (encoder-decoders) returns its logits whole: rows x output positions x
 # vocabulary floats, capped per batch.
 MAX_LOGIT_FLOATS = 16 * 2**20
@@ -188,7 +184,7 @@ class _Counting(torch.nn.Module):
 
         self.keeps_row_logits = self.keeps_logits and hasattr(modeling_utils, "slice_logits_to_keep")
 
-        self.split = _split_head(model)
+        self.split = split_head(model)
 
     def forward(self, **kwargs: Any) -> Any:
         kwargs.setdefault("use_cache", False)
@@ -205,65 +201,10 @@ class _Counting(torch.nn.Module):
         return out.last_hidden_state
 
 
-# Decoders whose logits are lm_head(base_model(...).last_hidden_state), soft-capped where the
-# config says (Gemma 2): transformers' own forward for these model types.
-_PLAIN_HEADS = frozenset({"gpt2", "llama", "mistral", "qwen2", "qwen3", "gemma", "gemma2", "gemma3_text", "smollm3"})
-
-
-def _split_head(model: Any) -> tuple[Any, Any, float | None] | None:
-    """(base model, LM head, logit soft-cap) of a decoder of :data:`_PLAIN_HEADS`, so that the
-    log-probabilities can be taken a few positions at a time (:func:`_head_logprobs`); None for
-    any other model (its own forward then gives the logits)."""
-    cfg = model.config
-    if getattr(cfg, "is_encoder_decoder", False) or getattr(cfg, "model_type", "") not in _PLAIN_HEADS:
-        return None
-    base, head = getattr(model, "base_model", None), model.get_output_embeddings()
-    if base is None or base is model or head is None or getattr(head, "weight", None) is None:
-        return None
-    text_cfg = cfg.get_text_config() if hasattr(cfg, "get_text_config") else cfg
-    cap = getattr(text_cfg, "final_logit_softcapping", None)
-    return base, head, float(cap) if cap else None
-
-
 def _vocab(model: Any) -> int:
     cfg = model.config
     cfg = cfg.get_text_config() if hasattr(cfg, "get_text_config") else cfg
     return int(getattr(cfg, "vocab_size", 50_000) or 50_000)
-
-
-def _pick_logprobs(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-    """log p(target) at each position: the target's logit less the log-sum-exp, without the
-    rows x positions x vocabulary log-softmax tensor (262k columns for Gemma)."""
-    logits = logits.float()
-    picked = logits.gather(2, target.view(1, -1, 1).expand(logits.shape[0], -1, -1)).squeeze(-1)
-    return picked - torch.logsumexp(logits, dim=-1)
-
-
-def _head_logprobs(split: tuple[Any, Any, float | None], hidden: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-    """log p(target_i) from the LM head on ``hidden`` (rows, n_out, hidden size) -> (rows,
-    n_out), a few positions at a time: at most :data:`HEAD_FLOATS` logits exist at once
-    (Gemma: 262,144 per position and row), and with gradients each chunk's logits are
-    recomputed in the backward instead of kept."""
-    from torch.utils.checkpoint import checkpoint
-
-    _, head, cap = split
-    rows, n_out = hidden.shape[0], hidden.shape[1]
-    step = max(1, HEAD_FLOATS // max(1, rows * int(head.weight.shape[0])))
-
-    def chunk(h: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
-        logits = head(h)
-        if cap is not None:
-            logits = torch.tanh(logits / cap) * cap
-        return _pick_logprobs(logits, t)
-
-    parts = []
-    for a in range(0, n_out, step):
-        h, t = hidden[:, a : a + step], target[a : a + step]
-        if torch.is_grad_enabled() and h.requires_grad:
-            parts.append(checkpoint(chunk, h, t, use_reentrant=False))
-        else:
-            parts.append(chunk(h, t))
-    return torch.cat(parts, dim=1) if parts else hidden.new_zeros((rows, 0), dtype=torch.float32)
 
 
 def _decoder_logprobs(counting: _Counting, prompts: list[list[int]], output_ids: list[int], pad_id: int,
@@ -288,14 +229,14 @@ def _decoder_logprobs(counting: _Counting, prompts: list[list[int]], output_ids:
             hidden = counting.hidden(input_ids=ids, attention_mask=mask)
             kept = hidden.gather(1, where.unsqueeze(-1).expand(-1, -1, hidden.shape[-1]))
             del hidden
-            return _head_logprobs(counting.split, kept, target)
+            return head_logprobs(counting.split, kept, target)
         if counting.keeps_row_logits:
             logits = counting(input_ids=ids, attention_mask=mask, logits_to_keep=where).logits
         else:
             logits = counting(input_ids=ids, attention_mask=mask).logits
         if logits.shape[1] != n_out:  # the model ignored the positions: pick them here
             logits = logits.gather(1, where.unsqueeze(-1).expand(-1, -1, logits.shape[-1]))
-        return _pick_logprobs(logits, target)
+        return pick_logprobs(logits, target)
 
 
 def _seq2seq_logprobs(counting: _Counting, sources: list[list[int]], decoder_prefix: list[int], output_ids: list[int],
@@ -314,7 +255,7 @@ def _seq2seq_logprobs(counting: _Counting, sources: list[list[int]], decoder_pre
     target = torch.tensor(output_ids, device=device)
     with torch.set_grad_enabled(grad):
         logits = counting(input_ids=ids.to(device), attention_mask=mask.to(device), decoder_input_ids=dec.to(device)).logits
-        return _pick_logprobs(logits[:, first:], target)
+        return pick_logprobs(logits[:, first:], target)
 
 
 def _word_sums(token_word: list[int | None], n_words: int) -> torch.Tensor:
@@ -326,45 +267,6 @@ def _word_sums(token_word: list[int | None], n_words: int) -> torch.Tensor:
         if w is not None:
             m[i, 1 + w] = 1.0
     return m
-
-
-@contextlib.contextmanager
-def each_layer_hooks(model: Any, keep: Callable[[torch.Tensor], None]) -> Iterator[bool]:
-    """Hand each decoder layer's attention weights to ``keep`` as the layer computes them.
-    Yields False (nothing hooked: the caller asks for ``output_attentions``) where the layers
-    are not found."""
-    layers = [m for name, m in model.named_modules() if name.endswith("self_attn") and ".layers." in name]
-    owner = threading.get_ident()  # the model is shared: another thread's forward is not ours
-
-    def hook(_module: Any, _args: Any, output: Any) -> None:
-        if threading.get_ident() == owner and isinstance(output, tuple) and len(output) > 1 and isinstance(output[1], torch.Tensor):
-            keep(output[1][0])
-
-    handles = [m.register_forward_hook(hook) for m in layers]
-    try:
-        yield bool(handles)
-    finally:
-        for h in handles:
-            h.remove()
-
-
-def decoder_attentions(loaded: Any, seq: list[int], keep: Callable[[torch.Tensor], None],
-                       gate: contextlib.AbstractContextManager | None = None) -> None:
-    """One eager forward of the decoder over ``seq``: each layer's attention weights (heads,
-    n, n) go to ``keep`` as the layer computes them, so only one layer's exist at a time (or
-    every layer's afterwards, where no layer could be hooked). ``gate``: the context the forward
-    runs in (the model's eager gate; default ``models.gate(...).eager()``)."""
-    from .. import models
-
-    model = loaded.model
-    ids = torch.tensor([seq], device=loaded.device)
-    gate = gate if gate is not None else models.gate(loaded.spec.key).eager()
-    with gate, torch.inference_mode(), models.eager_attention(model), models.guard_oom(), \
-            each_layer_hooks(model, keep) as hooked:
-        out = model(input_ids=ids, attention_mask=torch.ones_like(ids), output_attentions=not hooked, use_cache=False)
-    if not hooked:
-        for a in out.attentions:
-            keep(a[0])
 
 
 def subject(loaded: Any, inp: LLMInput, task: str, *, eager: Callable[[], contextlib.AbstractContextManager] | None = None,
@@ -431,7 +333,7 @@ def subject(loaded: Any, inp: LLMInput, task: str, *, eager: Callable[[], contex
             dec = torch.tensor([dec_ids], device=device).expand(rows, -1)
             logits = counting(input_ids=src.expand(rows, -1), attention_mask=torch.ones_like(src).expand(rows, -1),
                               decoder_input_ids=dec).logits[:, first:]
-            return _pick_logprobs(logits, target) @ sums_dev
+            return pick_logprobs(logits, target) @ sums_dev
 
         full_ids = src
     else:
@@ -443,13 +345,13 @@ def subject(loaded: Any, inp: LLMInput, task: str, *, eager: Callable[[], contex
 
         def run(rows: int) -> torch.Tensor:
             if counting.split is not None:
-                return _head_logprobs(counting.split, counting.hidden(input_ids=full_ids.expand(rows, -1))[:, where],
+                return head_logprobs(counting.split, counting.hidden(input_ids=full_ids.expand(rows, -1))[:, where],
                                       target) @ sums_dev
             kw = {"logits_to_keep": where} if counting.keeps_logits else {}
             logits = counting(input_ids=full_ids.expand(rows, -1), **kw).logits
             if logits.shape[1] != len(output_ids):
                 logits = logits[:, where]
-            return _pick_logprobs(logits, target) @ sums_dev
+            return pick_logprobs(logits, target) @ sums_dev
 
         layer = model.get_input_embeddings()
     explained = torch.tensor([u is not None for u in position_unit], device=device)

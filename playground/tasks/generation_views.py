@@ -16,6 +16,7 @@ from .. import models, text
 from ..config import LIMITS
 from ..errors import InputError
 from ..explain import llm
+from ..explain.layer_attention import decoder_attentions
 from . import generation as gen
 from .generation_pieces import Pieces
 
@@ -76,7 +77,7 @@ def attention(result: gen.GenerationResult, loaded: models.LoadedModel | None = 
         pooled /= np.maximum(pooled.sum(axis=-1, keepdims=True), 1e-12)
         layers.append(pooled)
 
-    llm.decoder_attentions(loaded, seq, keep)
+    decoder_attentions(loaded, seq, keep)
     labels = [w.text for w in prompt_words[first_pw:]] + [w.text for w in out_words[:n_out]]
     return AttentionMap(
         tokens=labels,

@@ -31,6 +31,7 @@ from .. import config, language, models, prompting, text
 from ..errors import InputError
 from ..explain import llm
 from ..explain.base import Option, Subject
+from ..explain.layer_attention import decoder_attentions
 from ..text import Span
 from . import generation
 
@@ -388,7 +389,7 @@ def attention(result: Seq2SeqResult) -> Seq2SeqAttention:
             enc.append(pool_enc(weights[:, :n_prompt, :n_prompt]))
             dec.append(pool_dec(weights[:, first:, first + 1 :]))
 
-        llm.decoder_attentions(loaded, seq, keep)
+        decoder_attentions(loaded, seq, keep)
     return Seq2SeqAttention(
         source_words=[w.text for w in source_words],
         output_words=[w.text for w in out_words],

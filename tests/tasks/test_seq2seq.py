@@ -299,9 +299,9 @@ def test_layer_hooks_give_the_same_attention_as_output_attentions(monkeypatch) -
     def nothing_hooked(model, keep):
         yield False
 
-    from playground.explain import llm
+    from playground.explain import layer_attention
 
-    monkeypatch.setattr(llm, "each_layer_hooks", nothing_hooked)  # the one per-layer hook helper
+    monkeypatch.setattr(layer_attention, "each_layer_hooks", nothing_hooked)  # the one per-layer hook helper
     plain = seq2seq.attention(r)
     for kind in seq2seq.KINDS:
         assert np.array_equal(hooked.view(kind)[0], plain.view(kind)[0]), kind

@@ -11,7 +11,7 @@ import torch
 from ... import models
 from ...config import LIMITS
 from ...errors import InputError
-from ...explain import llm
+from ...explain.layer_attention import decoder_attentions
 from .extractive import _accepts
 from .subject import _loaded, _span_input
 from .types import PARTS, QAResult
@@ -38,7 +38,7 @@ def _shown_attentions(loaded: models.LoadedModel, seq: list[int], keep: list[int
     def crop(weights: torch.Tensor) -> None:
         layers.append(weights.index_select(1, idx).index_select(2, idx).float().cpu().numpy())
 
-    llm.decoder_attentions(loaded, seq, crop)
+    decoder_attentions(loaded, seq, crop)
     return np.stack(layers) if layers else np.zeros((0, 0, len(keep), len(keep)), dtype=np.float32)
 
 
