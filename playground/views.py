@@ -16,6 +16,7 @@ import plotly.graph_objects as go
 
 from .explain.attention import rollout
 from .explain.base import Explanation
+from .messages import t
 
 POSITIVE = "#2166ac"  # blue
 NEGATIVE = "#e66101"  # orange
@@ -68,7 +69,25 @@ def attention_matrix(att: np.ndarray, layer: int | None, head: int | None) -> np
     return att[layer].mean(axis=0) if head is None else att[layer, head]
 
 
-def attention_figure(att: np.ndarray, tokens: list[str], layer: int | None, head: int | None, title: str = "") -> go.Figure:
+def attention_caption(att: np.ndarray, layer: int | None, head: int | None, lang: str = "en") -> str:
+    """Which map a figure of ``att`` (layers, heads, ...) shows, counted from 1 as the controls
+    count: "Layer 6 of 6, head 3 of 12", the mean of a layer's heads, or the rollout."""
+    layers, heads = int(att.shape[0]), int(att.shape[1])
+    if layer is None:
+        return t("fig_att_rollout", lang, layers=layers)
+    if head is None:
+        return t("fig_att_mean", lang, layer=layer + 1, layers=layers, heads=heads)
+    return t("fig_att_head", lang, layer=layer + 1, layers=layers, head=head + 1, heads=heads)
+
+
+def _titled(title: str, caption: str) -> str:
+    return f"{title} · {caption}" if title else caption
+
+
+def attention_figure(att: np.ndarray, tokens: list[str], layer: int | None, head: int | None, title: str = "",
+                     lang: str = "en") -> go.Figure:
+    """A square attention map over ``tokens`` (words): one head, a layer's mean, or the rollout
+    (:func:`attention_matrix`), titled with which of them it is."""
     m = attention_matrix(att, layer, head)
     idx = list(range(len(tokens)))
     ticks = _unique_ticks(tokens)
@@ -79,16 +98,17 @@ def attention_figure(att: np.ndarray, tokens: list[str], layer: int | None, head
             y=idx,
             colorscale="Blues",
             zmin=0,
-            hovertemplate="from %{y} to %{x}: %{z:.3f}<extra></extra>",
+            customdata=[[[ticks[r], ticks[c]] for c in idx] for r in idx],
+            hovertemplate="%{customdata[0]} → %{customdata[1]}: %{z:.3f}<extra></extra>",
             colorbar=dict(thickness=12),
         )
     )
     size = max(360, min(900, 22 * len(tokens) + 160))
     fig.update_layout(
         height=size,
-        xaxis=dict(tickmode="array", tickvals=idx, ticktext=ticks, tickangle=-60, side="bottom", title="attends to"),
-        yaxis=dict(tickmode="array", tickvals=idx, ticktext=ticks, autorange="reversed", title="token"),
-        **_layout(title),
+        xaxis=dict(tickmode="array", tickvals=idx, ticktext=ticks, tickangle=-60, side="bottom", title=t("fig_att_to", lang)),
+        yaxis=dict(tickmode="array", tickvals=idx, ticktext=ticks, autorange="reversed", title=t("fig_att_from", lang)),
+        **_layout(_titled(title, attention_caption(att, layer, head, lang))),
     )
     return fig
 
@@ -241,11 +261,12 @@ def logit_lens_figure(layers: list[list[tuple[str, float]]], names: list[str] | 
 
 
 def cross_attention_figure(att: np.ndarray, rows: list[str], cols: list[str], layer: int, head: int | None,
-                           title: str = "") -> go.Figure:
+                           title: str = "", lang: str = "en") -> go.Figure:
     """A rectangular attention map (layers, heads, rows, cols): output words (rows) x source
-    words (columns), one head or the mean over the layer's heads."""
+    words (columns), one head or the mean over the layer's heads, titled with which."""
     m = att[layer].mean(axis=0) if head is None else att[layer, head]
-    return _labelled_heatmap(rows, cols, m, title, colorscale="Blues", zmin=0,
+    return _labelled_heatmap(rows, cols, m, _titled(title, attention_caption(att, layer, head, lang)),
+                             colorscale="Blues", zmin=0,
                              hovertemplate="%{y} → %{x}: %{z:.3f}<extra></extra>")
 
 
@@ -326,13 +347,14 @@ def _runs(parts: list[str]) -> list[tuple[str, int, int]]:
 
 
 def qa_attention_figure(att: np.ndarray, tokens: list[str], layer: int | None, head: int | None, parts: list[str],
-                        boundary: int, answer_tokens: list[int], part_names: dict[str, str], title: str = "") -> go.Figure:
+                        boundary: int, answer_tokens: list[int], part_names: dict[str, str], title: str = "",
+                        lang: str = "en") -> go.Figure:
     """:func:`attention_figure` for a question + context input: a line on both axes between the
     two parts (before index ``boundary``), a dashed line before the generated tokens, the
     answer's rows outlined, and each part named above the map (``part_names``: part -> label;
     parts without a name, like [CLS]/[SEP], stay unnamed)."""
     shown = [t.replace("\n", "↵") for t in tokens]
-    fig = attention_figure(att, shown, layer, head, title)
+    fig = attention_figure(att, shown, layer, head, title, lang)
     n = len(tokens)
     labels = [f"{safe(t, 16)} ·{i}" for i, t in enumerate(shown)]
     fig.update_traces(customdata=[[[labels[r], labels[c]] for c in range(n)] for r in range(n)],

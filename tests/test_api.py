@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 import playground
-from playground import api
+from playground import api, models, text
 from playground.config import LIMITS
 from playground.errors import InputError
 from playground.explain import METHODS
@@ -164,18 +164,35 @@ def test_analyse_matches_predict() -> None:
     for label, p in pred["scores"].items():
         assert math.isclose(out["scores"][label], p, abs_tol=1e-5)  # eager and sdpa agree
     att = out["attentions"]
-    n = len(out["pieces"])
+    n = len(out["words"])
     assert att.shape == (2, 4, n, n)
     np.testing.assert_allclose(att.sum(axis=-1), 1.0, atol=1e-5)
-    assert out["pieces"][0] == "[CLS]" and out["pieces"][-1] == "[SEP]"
+    # Whole words between the special tokens, never sub-word pieces.
+    assert out["words"] == ["[CLS]", *[w.text for w in text.words(TEXT)], "[SEP]"]
     assert out["attention_truncated"] is False
+
+
+def test_analyse_pools_pieces_into_words() -> None:
+    """A word the tokenizer splits is one row and one column: its column holds the sum of its
+    pieces' attention, its row their mean (checked against the piece-level forward)."""
+    loaded = models.load_task("sentiment")
+    value = "unbelievably good"
+    probs, att, ids = task._eager_batch(loaded, [value])[0]
+    pieces = loaded.tokenizer.convert_ids_to_tokens(ids)
+    assert len(pieces) > 4  # "unbelievably" is more than one piece for the tiny vocabulary
+    out = task.analyse(value)
+    assert out["words"] == ["[CLS]", "unbelievably", "good", "[SEP]"]
+    first = [i for i, p in enumerate(pieces) if p not in ("[CLS]", "[SEP]")][:-1]  # the pieces of "unbelievably"
+    cls_to_word = att[..., 0, first].sum(axis=-1)
+    np.testing.assert_allclose(out["attentions"][..., 0, 1], cls_to_word, atol=1e-5)
+    np.testing.assert_allclose(out["attentions"][..., 1, :].sum(axis=-1), 1.0, atol=1e-5)
 
 
 def test_analyse_caps_the_attention_map() -> None:
     out = task.analyse(" ".join(["good"] * 200))
     n = LIMITS.max_attention_tokens
     assert out["attentions"].shape[-2:] == (n, n)
-    assert len(out["pieces"]) == n
+    assert len(out["words"]) == n  # one piece per word here
     assert out["attention_truncated"] is True
     assert out["truncated"] is False  # 202 pieces fit the model's limit
 

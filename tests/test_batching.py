@@ -84,15 +84,16 @@ def test_sentiment_predictions_batched_across_users_equal_lone_ones() -> None:
     sizes = b.batches[before:]
     assert sum(sizes) == 16
     for a, c in zip(lone, together):
-        assert a["pieces"] == c["pieces"] and a["attentions"].shape == c["attentions"].shape
+        assert a["words"] == c["words"] and a["attentions"].shape == c["attentions"].shape
         np.testing.assert_allclose([a["scores"][k] for k in a["scores"]], [c["scores"][k] for k in a["scores"]], atol=1e-4)
         np.testing.assert_allclose(a["attentions"], c["attentions"], atol=1e-4)
     # The batch function itself, all 16 texts in one call (however the threads above happened to
     # meet): each text's numbers are its own.
-    for a, (probs, att, ids) in zip(lone, sentiment._eager_batch(loaded, texts)):
+    for t, a, (probs, att, ids) in zip(texts, lone, sentiment._eager_batch(loaded, texts)):
         np.testing.assert_allclose([a["scores"][k] for k in a["scores"]], probs, atol=1e-4)
-        np.testing.assert_allclose(a["attentions"], att, atol=1e-4)
-        assert loaded.tokenizer.convert_ids_to_tokens(ids)[: att.shape[-1]] == a["pieces"]
+        words, pooled = sentiment.word_attention(loaded, t, ids, att)
+        assert words == a["words"]
+        np.testing.assert_allclose(a["attentions"], pooled, atol=1e-4)
     p = [sentiment.predict(t, "tiny")["scores"] for t in texts[:3]]
     assert all(abs(sum(s.values()) - 1) < 1e-5 for s in p)
     assert config.LIMITS.predict_batch >= 8

@@ -16,6 +16,9 @@ from playground.messages import language_warning
     ("Das Haus ist wunderbar.", "de"),
     ("Je suis très content aujourd'hui.", "fr"),
     ("今日はいい天気ですね", "ja"),
+    # Plain Chinese that the lite model alone calls Japanese (ja 0.85): Han with no kana is Chinese.
+    ("市图书馆周一宣布，考试期间将开放到午夜。", "zh"),
+    ("市图书馆考试期间开放到午夜。", "zh"),
 ])
 def test_detects_the_language_of_short_texts(text: str, code: str) -> None:
     found = language.detect(text)
@@ -104,3 +107,23 @@ def test_chinese_to_english_is_a_translation_direction_and_its_source_is_checked
     assert translation.translate("The house is wonderful.", "zh", "tiny-llama", "tiny", max_new_tokens=8).language["handled"]
     offline = [s.key for s in translation.models_for("en", "offline")]
     assert offline and all(config.spec_by_key("translation", k, "offline").languages != ("en",) for k in offline)
+
+
+def test_an_output_in_another_language_than_asked_is_said() -> None:
+    """A summary of a Chinese text written in English (what the small offline decoders did), or a
+    "French" translation that is English, is flagged; the right language, or a text too short
+    to tell, is not."""
+    wrong = language.output_check("The city library will stay open until midnight during exams.", "zh")
+    assert wrong["code"] == "en" and wrong["expected"] == "zh" and not wrong["matches"]
+    assert language.output_check("市图书馆考试期间开放到午夜。", "zh")["matches"]
+    assert language.output_check("La bibliothèque restera ouverte jusqu'à minuit.", "fr")["matches"]
+    assert language.output_check("2,300", "de")["matches"]  # no letters: undetermined, never held against it
+    info = {**language.check("市图书馆周一宣布，考试期间将开放到午夜。", ("*",)), "output": wrong}
+    en, zh = language_warning(info, "Gemma", "en"), language_warning(info, "Gemma", "zh-CN")
+    assert "English" in en and "Chinese" in en and "英语" in zh and "中文" in zh
+    # Through the real task: the tiny decoder's output is checked against the target.
+    from playground.tasks import translation
+
+    r = translation.translate("The house is wonderful.", "fr", "tiny-llama", "tiny", max_new_tokens=8)
+    assert r.language["output"]["expected"] == "fr" and set(r.to_dict()["language"]["output"]) == {
+        "code", "score", "expected", "matches"}

@@ -54,6 +54,14 @@ def test_words_keep_apostrophe_contractions_whole() -> None:
     assert [u.text for u in text.words("don't stop")] == ["don't", "stop"]
 
 
+def test_numbers_stay_whole_with_their_separators() -> None:
+    units = [u.text for u in text.words("The 2,300 km reef, built in 2015, costs 3.5 dollars at 10:30.")]
+    assert units == ["The", "2,300", "km", "reef", ",", "built", "in", "2015", ",", "costs", "3.5", "dollars", "at",
+                     "10:30", "."]
+    # Beside Chinese: the number is one word and the Chinese run is segmented apart from it.
+    assert [u.text for u in text.words("长达2,300公里")][-2:] == ["2,300", "公里"]
+
+
 def test_chinese_is_segmented_into_words_by_jieba() -> None:
     source = "今天天气很好"
     units = text.words(source)

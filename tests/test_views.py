@@ -96,6 +96,22 @@ def test_attention_figure_keeps_repeated_tokens_apart() -> None:
     assert list(fig.layout.yaxis.ticktext) == tokens
 
 
+def test_attention_figures_say_which_layer_and_head_they_show() -> None:
+    att = np.full((6, 12, 3, 3), 1 / 3)
+    words = ["[CLS]", "好", "[SEP]"]
+    head = views.attention_figure(att, words, layer=2, head=4)
+    assert head.layout.title.text == "Layer 3 of 6, head 5 of 12"  # counted from 1, as the controls count
+    assert views.attention_figure(att, words, layer=5, head=None).layout.title.text == "Layer 6 of 6, mean of its 12 heads"
+    assert "6" in views.attention_figure(att, words, layer=None, head=None).layout.title.text  # the rollout's layers
+    zh = views.attention_figure(att, words, layer=2, head=4, title="自注意力", lang="zh-CN")
+    assert zh.layout.title.text == "自注意力 · 第 3 层（共 6 层），第 5 个头（共 12 个）"
+    assert zh.layout.xaxis.title.text == "关注的词"
+    cross = views.cross_attention_figure(att, words, words, 0, None, title="X", lang="zh-CN")
+    assert cross.layout.title.text == "X · 第 1 层（共 6 层），12 个头的平均"
+    # The hover names both words, never bare positions.
+    assert list(head.data[0].customdata[1][2]) == ["好", "[SEP]"]
+
+
 def test_attention_matrix_picks_head_mean_rollout() -> None:
     rng = np.random.default_rng(1)
     att = rng.random((3, 4, 6, 6))

@@ -350,13 +350,14 @@ ZH: dict[str, str] = {
 
 # Each tab built later keeps its texts in its own module (same keys in both languages); they
 # join the one catalogue here, and a key may be defined once only.
+from . import figures as _figures  # noqa: E402
 from . import language as _language  # noqa: E402
 from . import qa as _qa  # noqa: E402
 from . import seq2seq as _seq2seq  # noqa: E402
 from . import serving as _serving  # noqa: E402
 from . import trust as _trust  # noqa: E402
 
-for _extra in (_seq2seq, _qa, _trust, _serving, _language):
+for _extra in (_seq2seq, _qa, _trust, _serving, _language, _figures):
     assert not (set(_extra.EN) & set(EN)), f"{_extra.__name__} redefines {set(_extra.EN) & set(EN)}"
     EN.update(_extra.EN)
     ZH.update(_extra.ZH)
@@ -378,12 +379,19 @@ def language_name(code: str, lang: str = "en") -> str:
 def language_warning(info: dict | None, model: str, lang: str = "en") -> str:
     """The warning a result shows when its model does not read the input's language
     (``info``: playground.language.check's answer); "" when it does."""
-    if not info or info.get("handled", True):
+    if not info:
         return ""
-    sep = "、" if lang.startswith("zh") else ", "
-    reads = sep.join(language_name(c, lang) for c in info.get("model_reads", []))
-    return t("language_not_read", lang, language=language_name(str(info.get("code")), lang),
-             score=float(info.get("score", 0.0)), model=model, reads=reads)
+    notes = []
+    if not info.get("handled", True):
+        sep = "、" if lang.startswith("zh") else ", "
+        reads = sep.join(language_name(c, lang) for c in info.get("model_reads", []))
+        notes.append(t("language_not_read", lang, language=language_name(str(info.get("code")), lang),
+                       score=float(info.get("score", 0.0)), model=model, reads=reads))
+    out = info.get("output") or {}
+    if not out.get("matches", True):
+        notes.append(t("language_output_other", lang, language=language_name(str(out.get("code")), lang),
+                       expected=language_name(str(out.get("expected")), lang)))
+    return "\n\n".join(notes)
 
 
 def t(key: str, lang: str = "en", **params: object) -> str:

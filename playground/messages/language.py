@@ -21,6 +21,7 @@ EN: dict[str, str] = {
         "its answer is not to be trusted."
     ),
     "language_traditional": "The text is in Traditional Chinese characters.",
+    "language_output_other": "⚠ The model wrote {language}, not {expected}: this is not the answer that was asked for.",
     "simplified_note": "The model wrote {n} Traditional characters; they are shown in Simplified (OpenCC).",
     **{f"langname_{code}": en for code, (en, _) in _NAMES.items()},
 }
@@ -28,6 +29,7 @@ EN: dict[str, str] = {
 ZH: dict[str, str] = {
     "language_not_read": "⚠ 这段文字看起来是{language}（把握 {score:.0%}），但 {model} 只读{reads}：它的回答不可信。",
     "language_traditional": "文本使用繁体字。",
+    "language_output_other": "⚠ 模型写的是{language}，不是{expected}：这不是所要的回答。",
     "simplified_note": "模型写出了 {n} 个繁体字；此处以简体显示（OpenCC）。",
     **{f"langname_{code}": zh for code, (_, zh) in _NAMES.items()},
 }

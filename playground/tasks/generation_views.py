@@ -17,6 +17,7 @@ from ..config import LIMITS
 from ..errors import InputError
 from ..explain import llm
 from ..explain.layer_attention import decoder_attentions
+from ..explain.units import pool_attention
 from . import generation as gen
 from .generation_pieces import Pieces
 
@@ -62,20 +63,10 @@ def attention(result: gen.GenerationResult, loaded: models.LoadedModel | None = 
     where: list[int | None] = [None if w is None or w < first_pw else w - first_pw for w in prompt_of]
     where += [None if w is None or w >= n_out else n_pw + w for w in out_of]
     n = n_pw + n_out
-    cols = np.zeros((len(seq), n))
-    counts = np.zeros(n)
-    for p, w in enumerate(where):
-        if w is not None:
-            cols[p, w] = 1.0
-            counts[w] += 1
-    rows = cols / np.maximum(counts, 1)  # mean over a word's rows
     layers: list[np.ndarray] = []
 
     def keep(weights: torch.Tensor) -> None:
-        w = weights.float().cpu().numpy()  # (heads, T, T)
-        pooled = np.einsum("pr,hpq,qc->hrc", rows, w, cols)
-        pooled /= np.maximum(pooled.sum(axis=-1, keepdims=True), 1e-12)
-        layers.append(pooled)
+        layers.append(pool_attention(weights.float().cpu().numpy(), where, n))  # (heads, n, n)
 
     decoder_attentions(loaded, seq, keep)
     labels = [w.text for w in prompt_words[first_pw:]] + [w.text for w in out_words[:n_out]]

@@ -14,7 +14,7 @@ from .. import batching, config, language, models, text
 from ..config import LIMITS
 from ..explain import encoder
 from ..explain.base import Subject, Target, Unit
-from ..explain.units import merge_within_pieces
+from ..explain.units import merge_within_pieces, pool_attention
 from ..scoring import BatchedScorer
 from .base import Task
 
@@ -174,7 +174,8 @@ def subject(value: str, profile: str | None = None) -> Subject:
 
 def analyse(value: str, profile: str | None = None) -> dict[str, Any]:
     """Prediction and every layer's attention from ONE eager forward pass (what the tab shows
-    first). ``attentions`` is (layers, heads, n, n) over the model's pieces, n capped at
+    first). ``attentions`` is (layers, heads, m, m) over ``words`` (whole words and the special
+    tokens, :func:`word_attention`) of the model's first n pieces, n capped at
     ``LIMITS.max_attention_tokens`` so the heatmap stays readable and the payload small."""
     value = text.clean(value)
     loaded, lang = model_for(value, profile)
@@ -182,12 +183,41 @@ def analyse(value: str, profile: str | None = None) -> dict[str, Any]:
                            LIMITS.predict_batch)
     probs, att, ids = run(value)
     n = att.shape[-1]
+    words, word_att = word_attention(loaded, value, ids, att)
     return {
         **_prediction(loaded, value, probs, lang),
-        "pieces": loaded.tokenizer.convert_ids_to_tokens(ids)[:n],
+        "words": words,
         "attention_truncated": len(ids) > n,
-        "attentions": att,
+        "attentions": word_att,
     }
+
+
+def word_attention(loaded: models.LoadedModel, value: str, ids: list[int], att: np.ndarray) -> tuple[list[str], np.ndarray]:
+    """Attention over the model's first n pieces (layers, heads, n, n) -> over whole words
+    (Chinese grouped as text.words groups it, never ``▁`` or ``##`` pieces), with the special
+    tokens ([CLS], [SEP], <s>, </s>) kept as their own rows: a classifier reads the sentence
+    through them. Pieces that belong to no word (a lone ``▁``) are left out."""
+    n = att.shape[-1]
+    offsets = text.encode_with_offsets(loaded.tokenizer, value)[1][:n]
+    words = merge_within_pieces(text.words(value), offsets, value)
+    piece_word = text.piece_to_word(offsets, words)
+    special = set(loaded.tokenizer.all_special_ids)
+    pieces = loaded.tokenizer.convert_ids_to_tokens(ids[:n])
+    labels: list[str] = []
+    unit_of_word: dict[int, int] = {}
+    where: list[int | None] = []
+    for p in range(n):
+        w = piece_word[p] if p < len(piece_word) else None
+        if w is None:
+            where.append(len(labels) if ids[p] in special else None)
+            if ids[p] in special:
+                labels.append(pieces[p])
+            continue
+        if w not in unit_of_word:
+            unit_of_word[w] = len(labels)
+            labels.append(words[w].text)
+        where.append(unit_of_word[w])
+    return labels, pool_attention(att, where, len(labels))
 
 
 TASK = Task(name=NAME, run=predict, subject=subject, attention=None, parts=("text",),

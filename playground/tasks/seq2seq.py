@@ -75,7 +75,8 @@ class Seq2SeqResult:
     stop_reason: str
     options: dict[str, Any] = field(default_factory=dict)
     target: str | None = None  # translation: "zh", "fr", "de"
-    # The source's language and whether the model reads it (playground.language.check).
+    # The source's language and whether the model reads it (playground.language.check), and
+    # under "output" whether the output is in the language it should be (language.output_check).
     language: dict[str, Any] = field(default_factory=dict)
     simplified: int = 0  # Traditional characters of a Chinese output written in Simplified (OpenCC)
 
@@ -254,16 +255,18 @@ def run(task: str, source: str, model_key: str | None, profile: str | None, opti
     if target == "zh":  # 简体中文 means Simplified, whatever the model slipped into
         tokens, simplified = language.simplified_pieces(tokens)
     n = len(output_ids)
+    # A translation reads its direction's source language (Gemma reads any: the direction still
+    # says which the user meant); a summary, what the model reads.
+    checked = language.check(source, (prompting.source_of(target),) if target else spec.languages)
+    written = "".join(tokens).strip()
+    checked["output"] = language.output_check(written, target or checked["code"])
     return Seq2SeqResult(
         task=task, model_key=spec.key, model=spec.display, profile=profile, family=family, source=source,
         truncated=truncated, model_text=model_text, source_span=span, decoder_prefix=decoder_prefix,
-        output_ids=output_ids, output_tokens=tokens, text="".join(tokens).strip(), seconds=seconds,
+        output_ids=output_ids, output_tokens=tokens, text=written, seconds=seconds,
         tokens_per_s=n / seconds if seconds > 0 else 0.0, stop_reason=reason,
         options={"min_new_tokens": min_new, "max_new_tokens": max_new}, target=target,
-        # A translation reads its direction's source language (Gemma reads any: the direction
-        # still says which the user meant); a summary, what the model reads.
-        language=language.check(source, (prompting.source_of(target),) if target else spec.languages),
-        simplified=simplified,
+        language=checked, simplified=simplified,
     )
 
 

@@ -217,11 +217,11 @@ def redraw_attention(state: dict | None, mode: str, layer: Any, head: Any) -> An
 
     if not state:
         return None
-    att = state["att"]
+    att, lang = state["att"], state.get("lang", "en")
     if mode == "rollout":
-        return views.attention_figure(att, state["tokens"], None, None)
+        return views.attention_figure(att, state["tokens"], None, None, lang=lang)
     li = int(layer) if layer is not None else att.shape[0] - 1
-    return views.attention_figure(att, state["tokens"], li, None if head in (None, "mean") else int(head))
+    return views.attention_figure(att, state["tokens"], li, None if head in (None, "mean") else int(head), lang=lang)
 
 
 def conversion_progress(spec: Any, lang: str, progress: gr.Progress) -> Callable[[float, float, float], None]:

@@ -34,6 +34,7 @@ EXAMPLES = [
     "What is the capital of France?",
     "Explain in one sentence why the sky is blue.",
     "Once upon a time, a little robot",
+    "用一句话解释为什么天空是蓝色的。",
 ]
 
 UPDATE_EVERY = 0.25  # seconds between streamed text refreshes
@@ -165,10 +166,11 @@ def build(i18n: gr.I18n, profile: str) -> None:
     def attention_h(result, model_v, request: gr.Request):
         if result is None:
             raise gr.Error(t("gen_nothing_yet", request_language((request,), {})))
+        lang = request_language((request,), {})
         tokens, att = task.attention(result, models.load(task.spec_for(model_v, profile)))
         last = att.shape[0] - 1
-        return ({"att": att, "tokens": tokens}, *attention_choices(att, request_language((request,), {})),
-                views.attention_figure(att, tokens, last, None))
+        return ({"att": att, "tokens": tokens, "lang": lang}, *attention_choices(att, lang),
+                views.attention_figure(att, tokens, last, None, lang=lang))
 
     @guarded
     def lens_h(result, model_v, pos_v, request: gr.Request):

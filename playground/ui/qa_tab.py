@@ -40,6 +40,8 @@ EXAMPLES: list[tuple[str, str]] = [
     ("Which dynasty built most of the wall that stands today?",
      "The Great Wall of China stretches across the north of the country. Most of the wall that stands today was "
      "built by the Ming dynasty, between the 14th and 17th centuries, to keep out raiders from the steppe."),
+    ("长城大部分是哪个朝代修建的？",
+     "长城横贯中国北方。今天保存下来的长城大部分是明朝在十四世纪到十七世纪之间修建的，用来抵御北方草原的骑兵。"),
     ("What is the capital of Australia?",
      "Photosynthesis is the process by which green plants use sunlight to turn water and carbon dioxide into "
      "sugar. Oxygen is released as a by-product, and the sugar feeds the plant."),
@@ -212,7 +214,7 @@ def build(i18n: gr.I18n, profile: str) -> None:
         att = qa.attention(result)
         layer_u, head_u = attention_choices(att.attentions, lang)
         note = t("qa_attention_cropped", lang, n=len(att.tokens), total=att.n_total) if att.truncated else ""
-        state = {"att": att, "names": {p: t(k, lang) for p, k in PART_KEYS.items()}}
+        state = {"att": att, "names": {p: t(k, lang) for p, k in PART_KEYS.items()}, "lang": lang}
         return state, layer_u, head_u, note, _attention_figure(state, mode_v, att.attentions.shape[0] - 1, "mean")
 
     def _attention_figure(state: dict | None, mode_v: str, layer_v: Any, head_v: Any) -> Any:
@@ -226,7 +228,7 @@ def build(i18n: gr.I18n, profile: str) -> None:
             li = min(max(int(layer_v), 0), n_layers - 1) if layer_v not in (None, "") else n_layers - 1
             hi = None if head_v in (None, "mean") else min(max(int(head_v), 0), n_heads - 1)
         return views.qa_attention_figure(att.attentions, att.tokens, li, hi, att.parts, att.boundary, att.answer_tokens,
-                                         state["names"])
+                                         state["names"], lang=state.get("lang", "en"))
 
     def subject_of(data: dict, lang: str) -> Any:
         result = data[result_state]

@@ -46,7 +46,8 @@ def model_problem(profile: str) -> str | None:
 def build(i18n: gr.I18n, profile: str) -> None:
     spec = config.spec_for(task.NAME, profile)
     with gr.Row():
-        gr.Textbox(value=spec.display if spec else "", label=i18n("model_label"), interactive=False, scale=4)
+        # Shows the model that answered the last text (Chinese may be routed to another one).
+        model_box = gr.Textbox(value=spec.display if spec else "", label=i18n("model_label"), interactive=False, scale=4)
         gr.Textbox(value=profile, label=i18n("profile_label"), interactive=False, scale=1)
     problem = model_problem(profile)
     if problem:
@@ -113,23 +114,24 @@ def build(i18n: gr.I18n, profile: str) -> None:
         if out["attention_truncated"]:
             lines.append(t("attention_truncated", lang, n=LIMITS.max_attention_tokens))
         att = out["attentions"]
-        state = {"att": att, "tokens": out["pieces"]}
+        state = {"att": att, "tokens": out["words"], "lang": lang}
         last = att.shape[0] - 1
         return (
             "\n\n".join(lines),
             views.probabilities_figure({label_text(k, lang): v for k, v in out["scores"].items()}),
             state,
             *attention_choices(att, lang),
-            views.attention_figure(att, out["pieces"], last, None),
+            views.attention_figure(att, out["words"], last, None, lang=lang),
             gr.update(choices=[(t("target_predicted", lang), panels.DEFAULT)]
                       + [(label_text(lab, lang), lab) for lab in out["scores"]] + [(t("target_all", lang), panels.ALL)]),
+            out["model"],
         )
 
     def subject_of(data: dict, lang: str) -> Any:
         return task.subject(fit_input(data[text], LIMITS.max_chars, lang)[0], profile)
 
     explain_after = panels.wire(controls, result_views, subject_of, [text], trust_panel=trust_panel)
-    classify_outputs = [summary, probs, att_state, layer, head, att_plot, controls.target]
+    classify_outputs = [summary, probs, att_state, layer, head, att_plot, controls.target, model_box]
     classify_gpu = gpu(classify, PREDICT)
     classify_btn.click(classify_gpu, text, classify_outputs, **group(PREDICT))
     text.submit(classify_gpu, text, classify_outputs, **group(PREDICT))

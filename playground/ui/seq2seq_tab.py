@@ -28,11 +28,15 @@ EXAMPLES: dict[str, list[str]] = {
         "were trained to fly past a number of landmarks before reaching a feeder. When the landmarks were moved "
         "closer together, the bees landed too early, which shows that they were counting the landmarks rather "
         "than judging the distance they had flown.",
+        "市图书馆周一宣布，考试期间将开放到午夜。由于大学的阅览室正在装修，每天六点就关门，学生们一直希望图书馆延长开放时间。"
+        "图书馆将增加工作人员，咖啡厅也会照常营业。延长开放从六月一日开始，持续三周。",
     ],
     "translation": [
         "The weather is nice today.",
         "Where can I buy a ticket for the next train?",
         "My sister is a doctor and she works in a small hospital near the sea.",
+        # Chinese -> English: pick English as the target language.
+        "今天天气很好，我们去公园散步吧。",
     ],
 }
 TASK_MODULES = {"summarization": summarization, "translation": translation}
@@ -156,7 +160,7 @@ def _build(task: str, i18n: gr.I18n, profile: str) -> None:
         li = int(layer_v) if layer_v not in (None, "") else matrix.shape[0] - 1
         li = min(max(li, 0), matrix.shape[0] - 1)
         hi = None if head_v in (None, "mean") else min(int(head_v), matrix.shape[1] - 1)
-        return views.cross_attention_figure(matrix, rows, cols, li, hi, title=t(f"s2s_kind_{kind_v}", lang))
+        return views.cross_attention_figure(matrix, rows, cols, li, hi, title=t(f"s2s_kind_{kind_v}", lang), lang=lang)
 
     def redraw(att: Any, kind_v: str, layer_v: Any, head_v: Any, request: gr.Request):
         return _attention_figure(att, kind_v, layer_v, head_v, request_language((request,), {}))
