@@ -44,18 +44,19 @@ def merge_within_pieces(words: list[Span], offsets: list[tuple[int, int]], sourc
     return merged
 
 
-def pool_attention(weights: np.ndarray, where: Sequence[int | None], n: int) -> np.ndarray:
+def pool_attention(weights: np.ndarray, where: Sequence[int | None], n: int, renormalise: bool = True) -> np.ndarray:
     """Attention over model positions (..., T, T) -> over ``n`` words (..., n, n): ``where[p]``
     is position p's word (None: not shown). Row i is what word i attended to, the mean over its
-    positions' rows; column j sums word j's positions; every row is renormalised over the words
-    shown, so they compete among themselves (a word split into pieces keeps its whole share)."""
+    positions' rows; column j sums word j's positions (a word split into pieces keeps its whole
+    share); with ``renormalise`` every row is rescaled over the words shown, so they compete
+    among themselves (without it, a row of a cropped map keeps summing to what is shown)."""
     cols = np.zeros((len(where), n))
     for p, w in enumerate(where):
         if w is not None:
             cols[p, w] = 1.0
     rows = cols / np.maximum(cols.sum(axis=0), 1.0)  # mean over a word's rows
     pooled = np.einsum("pr,...pq,qc->...rc", rows, weights, cols)
-    return pooled / np.maximum(pooled.sum(axis=-1, keepdims=True), 1e-12)
+    return pooled / np.maximum(pooled.sum(axis=-1, keepdims=True), 1e-12) if renormalise else pooled
 
 
 def sentence_groups(units: list[Unit]) -> list[list[int]]:

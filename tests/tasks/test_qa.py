@@ -17,7 +17,7 @@ from transformers.modeling_outputs import QuestionAnsweringModelOutput
 from playground import config, models, text
 from playground import messages as strings
 from playground.errors import InputError
-from playground.explain import METHODS
+from playground.explain import METHODS, llm
 from playground.messages import qa as strings_qa
 from playground.tasks import qa
 
@@ -431,7 +431,10 @@ def test_extractive_attention_marks_the_boundary(long_context: str) -> None:
     np.testing.assert_allclose(a.attentions.sum(axis=-1), 1.0, atol=1e-4)  # uncropped rows
     _json(a.to_dict())
     big = qa.attention(qa.answer("Where did we walk?", long_context, EXTRACTIVE))
-    assert big.truncated and len(big.tokens) == config.LIMITS.max_attention_tokens
+    assert big.truncated and 0 < len(big.tokens) <= config.LIMITS.max_attention_tokens
+    # Whole words of the question and context (or the special tokens), never pieces.
+    whole = {w.text for w in text.words("Where did we walk? " + long_context)} | {"[CLS]", "[SEP]"}
+    assert set(big.tokens) <= whole
     assert big.answer_tokens and "question" in big.parts
 
 
@@ -440,7 +443,11 @@ def test_generative_attention_marks_the_boundary(generative: qa.QAResult) -> Non
     assert a.attentions.shape[2] == len(a.tokens) <= config.LIMITS.max_attention_tokens
     assert a.parts[a.boundary] == "question" and "context" in a.parts[: a.boundary]
     assert [a.parts[i] for i in a.answer_tokens] == ["output"] * len(a.answer_tokens)
-    assert len(a.answer_tokens) == len(generative.generation.output_ids)
+    # The output's words, not its tokens (numbers whole, byte pieces joined).
+    loaded = models.load(config.spec_by_key("qa", generative.model_key, generative.profile))
+    words, _ = llm.token_words(llm.output_token_texts(loaded.tokenizer, generative.generation.output_ids))
+    assert len(a.answer_tokens) == len(words) <= len(generative.generation.output_ids)
+    assert [a.tokens[i] for i in a.answer_tokens] == [w.text for w in words]
     assert "template" not in a.parts
     assert np.isfinite(a.attentions).all()
 

@@ -8,10 +8,12 @@ from typing import Any
 import numpy as np
 import torch
 
-from ... import models
+from ... import models, text
 from ...config import LIMITS
 from ...errors import InputError
+from ...explain import llm
 from ...explain.layer_attention import decoder_attentions
+from ...explain.units import pool_attention
 from .extractive import _accepts
 from .subject import _loaded, _span_input
 from .types import PARTS, QAResult
@@ -110,7 +112,10 @@ def attention(result: QAResult) -> QAAttention:
         pool = [i for i in range(n) if parts[i] == "context"]
         keep = _crop(fixed, (si.start_token, si.end_token), pool, cap)
         answer_at = [k for k, i in enumerate(keep) if si.start_token <= i <= si.end_token]
-        tokens = loaded.tokenizer.convert_ids_to_tokens([si.ids[i] for i in keep])
+        pieces = loaded.tokenizer.convert_ids_to_tokens([si.ids[i] for i in keep])
+        # A position's word: its word in the question or context, or itself ([CLS], [SEP]).
+        word_keys = [(parts[i], si.piece_word[i]) if si.piece_word[i] is not None else ("special", -1 - i) for i in keep]
+        labels = {key: si.words[key[1]].text if key[1] >= 0 else pieces[k] for k, key in enumerate(word_keys)}
         idx = np.array(keep)
         att = _eager_attentions(loaded, si.ids, si.token_types)[:, :, idx][:, :, :, idx]
     else:
@@ -143,18 +148,48 @@ def attention(result: QAResult) -> QAAttention:
             around = (pool[0], pool[0]) if pool else (0, 0)
         keep = _crop(fixed, around, pool, cap)
         answer_at = [k for k, i in enumerate(keep) if parts[i] == "output"]
-        tokens = [loaded.tokenizer.decode([seq[i]], skip_special_tokens=False) for i in keep]
+        word_keys, labels = _generative_words(result, loaded, keep, parts, n_prompt)
         att = _shown_attentions(loaded, seq, keep)
-    shown = [parts[i] for i in keep]
+    # Pieces pooled into words (numbers whole, Chinese grouped, byte pieces joined): a word's
+    # column sums its pieces' shares, its row is their mean; a cropped row keeps what is shown.
+    units: dict[tuple[str, int], int] = {}
+    where = [units.setdefault(key, len(units)) for key in word_keys]
+    first = {u: k for k, u in reversed(list(enumerate(where)))}
+    shown = [parts[keep[first[u]]] for u in range(len(units))]
     second = "context" if result.kind == "extractive" else "question"
     boundary = next((k for k, p in enumerate(shown) if p == second), len(shown))
     return QAAttention(
-        tokens=tokens,
-        attentions=att,
+        tokens=[labels[key] for key in units],
+        attentions=pool_attention(att, where, len(units), renormalise=False),
         parts=shown,
-        positions=[int(i) for i in keep],
+        positions=[int(keep[first[u]]) for u in range(len(units))],
         boundary=boundary,
-        answer_tokens=answer_at,
+        answer_tokens=sorted({where[k] for k in answer_at}),
         truncated=len(keep) < n,
         n_total=n,
     )
+
+
+def _generative_words(result: QAResult, loaded: models.LoadedModel, keep: list[int], parts: list[str],
+                      n_prompt: int) -> tuple[list[tuple[str, int]], dict[tuple[str, int], str]]:
+    """Each kept position's word (part, index) and each word's text: the question's and the
+    context's words in the prompt, the output's words (llm.token_words); a piece in no word
+    stands for itself."""
+    g = result.generation
+    assert g is not None and result.question_span is not None and result.context_span is not None
+    offsets = list(g.prompt_offsets or [(0, 0)] * n_prompt)
+    spans = {"question": result.question_span, "context": result.context_span}
+    words = {p: text.words(g.prompt_text[a:b]) for p, (a, b) in spans.items()}
+    word_of = {p: text.words_of_pieces(offsets, spans[p], words[p]) for p in spans}
+    out_words, out_of = llm.token_words(llm.output_token_texts(loaded.tokenizer, list(g.output_ids)))
+    keys: list[tuple[str, int]] = []
+    labels: dict[tuple[str, int], str] = {}
+    for i in keep:
+        p = parts[i]
+        w = out_of[i - n_prompt] if p == "output" else word_of[p][i] if p in word_of else None
+        key = (p, w) if w is not None else ("piece", i)
+        if key not in labels:
+            labels[key] = (out_words[w].text if p == "output" else words[p][w].text) if w is not None else \
+                loaded.tokenizer.decode([g.sequence_ids[i]], skip_special_tokens=False)
+        keys.append(key)
+    return keys, labels
