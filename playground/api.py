@@ -116,7 +116,8 @@ def generate(prompt: str, model: str = "", mode: str = "", max_new_tokens: int =
 
     Args:
         prompt: the prompt (at most 2,000 characters).
-        model: a model key of this profile ("" for the default).
+        model: a model key of this profile ("" or "auto": the first model that reads the prompt's
+            language, so a Chinese prompt goes to a model that reads Chinese).
         mode: "chat" (the model's chat template), "plain", or "" for the model's default.
         max_new_tokens: at most this many new tokens (1-256).
         temperature: 0 is greedy; up to 2.
@@ -154,7 +155,7 @@ def generate_explain(prompt: str, method: str = "feature_ablation", model: str =
     Args:
         prompt: the prompt.
         {method_arg}
-        model: a model key ("" for the default).
+        model: a model key ("" or "auto": the first model that reads the input's language).
         mode: "chat", "plain" or "".
         max_new_tokens: tokens to generate (1-256).
         temperature: 0 is greedy.
@@ -179,7 +180,7 @@ def generate_explain_all(prompt: str, model: str = "", mode: str = "", max_new_t
 
     Args:
         prompt: the prompt.
-        model: a model key ("" for the default).
+        model: a model key ("" or "auto": the first model that reads the input's language).
         mode: "chat", "plain" or "".
         max_new_tokens: tokens to generate (1-256).
         temperature: 0 is greedy.
@@ -208,7 +209,7 @@ def summarize(text: str, model: str = "", min_new_tokens: int = _SUM["min_new_to
 
     Args:
         text: the text (at most 2,000 characters; cut to what the model reads, and said so).
-        model: a model key ("" for the default).
+        model: a model key ("" or "auto": the first model that reads the input's language).
         min_new_tokens: at least this many tokens (0-128).
         max_new_tokens: at most this many tokens (8-256).
 
@@ -237,7 +238,7 @@ def summarize_explain(text: str, method: str = "feature_ablation", model: str = 
     Args:
         text: the text to summarize.
         {method_arg}
-        model: a model key ("" for the default).
+        model: a model key ("" or "auto": the first model that reads the input's language).
         max_new_tokens: at most this many tokens.
         target: "output", "word:i" or "all".
         {units_arg}
@@ -259,7 +260,7 @@ def summarize_explain_all(text: str, model: str = "", max_new_tokens: int = 40, 
 
     Args:
         text: the text to summarize.
-        model: a model key ("" for the default).
+        model: a model key ("" or "auto": the first model that reads the input's language).
         max_new_tokens: at most this many tokens.
         target: "output", "word:i" or "all".
         {units_arg}
@@ -307,7 +308,7 @@ def translate_explain(text: str, target: str = "zh", method: str = "feature_abla
         text: the text (English; Chinese for target "en").
         target: "zh", "fr", "de", or "en" (from Chinese).
         {method_arg}
-        model: a model key ("" for the default).
+        model: a model key ("" or "auto": the first model that writes ``target``).
         max_new_tokens: at most this many tokens.
         explain_target: "output", "word:i" or "all" (the full matrix, and the alignment from it).
         {units_arg}
@@ -334,7 +335,7 @@ def translate_explain_all(text: str, target: str = "zh", model: str = "", max_ne
     Args:
         text: the text (English; Chinese for target "en").
         target: "zh", "fr", "de", or "en" (from Chinese).
-        model: a model key ("" for the default).
+        model: a model key ("" or "auto": the first model that writes ``target``).
         max_new_tokens: at most this many tokens.
         explain_target: "output", "word:i" or "all".
         {units_arg}
@@ -357,7 +358,7 @@ def qa(question: str, context: str, model: str = "", top_k: int = int(_qa.TOP_K.
     Args:
         question: the question (at most 500 characters).
         context: the context (at most 4,000 characters).
-        model: a model key ("" for the default).
+        model: a model key ("" or "auto": the first model that reads the input's language).
         top_k: candidate spans to return (extractive models, 1-20).
 
     Returns:
@@ -382,7 +383,7 @@ def qa_explain(question: str, context: str, method: str = "", model: str = "", t
         question: the question.
         context: the context.
         method: any of sentiment_explain's methods, or "" (extractive: integrated_gradients; generative: feature_ablation).
-        model: a model key ("" for the default).
+        model: a model key ("" or "auto": the first model that reads the input's language).
         target: "span" (extractive: start + end logits, default), "start", "end"; "output" or "word:i" (generative); "all".
         {units_arg}
         {budget_args}
@@ -409,7 +410,7 @@ def qa_explain_all(question: str, context: str, model: str = "", target: str = "
     Args:
         question: the question.
         context: the context.
-        model: a model key ("" for the default).
+        model: a model key ("" or "auto": the first model that reads the input's language).
         target: "span" / "" (the default), "start", "end", "output", "word:i" or "all".
         {units_arg}
         {methods_arg}

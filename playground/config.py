@@ -27,6 +27,8 @@ PROFILES = ("offline", "hub", "tiny")
 DEFAULT_PROFILE = "offline"
 
 TASKS = ("generation", "summarization", "translation", "qa", "sentiment")
+# A model key meaning "the first of the task's models that reads the input's language".
+AUTO = "auto"
 
 
 @dataclass(frozen=True)
@@ -369,7 +371,8 @@ _TINY_LLAMA_MT = dataclasses.replace(_TINY_LLAMA, targets=("zh", "fr", "de", "en
 CHOICES: dict[str, dict[str, tuple[ModelSpec, ...]]] = {
     "offline": {
         "sentiment": (_OFFLINE_SENTIMENT,),
-        "generation": (_OFFLINE_SMOLLM2, _OFFLINE_GEMMA3, _OFFLINE_QWEN),
+        # English prompts: SmolLM2 (the fastest); "auto" sends Chinese to Qwen (reads zh).
+        "generation": (_OFFLINE_SMOLLM2, _OFFLINE_QWEN, _OFFLINE_GEMMA3),
         "summarization": (_OFFLINE_SMOLLM2, _OFFLINE_GEMMA3, _OFFLINE_QWEN),
         "translation": (_OFFLINE_GEMMA3_MT, _OFFLINE_SMOLLM2_MT, _OFFLINE_QWEN_MT),
         "qa": (_OFFLINE_GEMMA3, _OFFLINE_SMOLLM2, _OFFLINE_QWEN),

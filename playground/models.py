@@ -431,15 +431,20 @@ def guard_oom() -> Iterator[None]:
         ) from None
 
 
-def resolve(task: str, model_key: object = None, profile: str | None = None) -> config.ModelSpec:
-    """The registry entry of ``task`` for ``model_key`` (None or "": the profile's default).
-    Anything not registered is InputError "bad_model" and never reaches the loader: the one
-    model lookup of every task."""
+def resolve(task: str, model_key: object = None, profile: str | None = None, text: str | None = None) -> config.ModelSpec:
+    """The registry entry of ``task`` for ``model_key`` (None, "" or "auto": the profile's
+    default, or with ``text`` the first of the task's models that reads its language,
+    :func:`playground.language.choose`). Anything not registered is InputError "bad_model" and
+    never reaches the loader: the one model lookup of every task."""
+    from . import language
     from .errors import InputError
 
     if profile is not None and profile not in config.PROFILES:
         raise ValueError(f"unknown profile {profile!r}")
-    key = None if model_key in (None, "") else model_key
+    key = None if model_key in (None, "", config.AUTO) else model_key
+    specs = config.choices_for(task, profile)
+    if key is None and text and specs:
+        return language.choose(text, specs + config.routes_for(task, profile))[0]
     spec = config.spec_by_key(task, key, profile) if (key is None or isinstance(key, str)) else None
     if spec is None:
         known = ", ".join(s.key for s in config.choices_for(task, profile))

@@ -127,3 +127,21 @@ def test_an_output_in_another_language_than_asked_is_said() -> None:
     r = translation.translate("The house is wonderful.", "fr", "tiny-llama", "tiny", max_new_tokens=8)
     assert r.language["output"]["expected"] == "fr" and set(r.to_dict()["language"]["output"]) == {
         "code", "score", "expected", "matches"}
+
+
+def test_auto_sends_a_chinese_prompt_to_a_model_that_reads_chinese() -> None:
+    """The Generation tab's default ("auto"): an English prompt goes to the fastest model
+    (SmolLM2, English only), a Chinese one to the first model that reads Chinese; a model the
+    user picked is kept whatever the language, and an unknown key is still refused."""
+    from playground import models
+    from playground.errors import InputError
+
+    zh, en = "用一句话解释为什么天空是蓝色的。", "Explain why the sky is blue."
+    default = config.spec_for("generation", "offline")
+    assert models.resolve("generation", config.AUTO, "offline", en) is default and default.languages == ("en",)
+    routed = models.resolve("generation", config.AUTO, "offline", zh)
+    assert routed is not default and language.handles(routed.languages, language.detect(zh))
+    assert models.resolve("generation", None, "offline", zh) is routed  # the API's default is the same
+    assert models.resolve("generation", default.key, "offline", zh) is default
+    with pytest.raises(InputError):
+        models.resolve("generation", "gpt-4", "offline", zh)

@@ -62,6 +62,7 @@ EN: dict[str, str] = {
     # generation tab
     "gen_heading": "### Generate",
     "gen_model": "Model",
+    "model_auto": "Auto: the first model below that reads the input's language",
     "gen_prompt": "Prompt",
     "gen_prompt_placeholder": "Write the start of a story, or ask a question",
     "gen_mode": "Prompt format",
@@ -231,6 +232,7 @@ ZH: dict[str, str] = {
     "not_run": "未运行。",
     "gen_heading": "### 生成",
     "gen_model": "模型",
+    "model_auto": "自动：下列模型中第一个能读输入语言的",
     "gen_prompt": "提示词",
     "gen_prompt_placeholder": "写下故事的开头，或提一个问题",
     "gen_mode": "提示格式",

@@ -122,9 +122,10 @@ def model_for(model_key: str | None = None, profile: str | None = None, progress
     return models.load(spec_for(model_key, profile), progress)
 
 
-def spec_for(model_key: object, profile: str | None = None) -> config.ModelSpec:
-    """The generation model for ``model_key`` (:func:`playground.models.resolve`)."""
-    return models.resolve(NAME, model_key, profile)
+def spec_for(model_key: object, profile: str | None = None, prompt: str | None = None) -> config.ModelSpec:
+    """The generation model for ``model_key`` (:func:`playground.models.resolve`; None or
+    "auto" with a ``prompt``: the first model that reads the prompt's language)."""
+    return models.resolve(NAME, model_key, profile, prompt)
 
 
 def _streamer(tokenizer: Any, timeout: float) -> Any:
@@ -231,7 +232,7 @@ def stream(
     "stop_string"); that text stays in the output."""
     o = options(**opts)
     value = text.clean(prompt, field="prompt", max_chars=max_chars)
-    spec = spec_for(model_key, profile)
+    spec = spec_for(model_key, profile, value)
     mode = resolve_mode(o.mode, spec)  # before loading: a wrong mode costs no load
     loaded = models.load(spec, progress)
     prep = prepare(value, mode, loaded, max_chars, max_prompt_tokens)

@@ -140,15 +140,17 @@ def group_rows(matrix: np.ndarray, row_word: list[int | None], n_words: int, how
 # Models
 
 
-def spec_for(task: str, model_key: object, profile: str | None = None, target: str | None = None) -> config.ModelSpec:
-    """The registry entry for ``model_key`` in ``task`` (None: the default, or for translation the
-    first model that writes ``target``). Anything not registered is InputError "bad_model"."""
-    if model_key in (None, "") and target is not None:
+def spec_for(task: str, model_key: object, profile: str | None = None, target: str | None = None,
+             source: str | None = None) -> config.ModelSpec:
+    """The registry entry for ``model_key`` in ``task`` (None, "" or "auto": for translation the
+    first model that writes ``target``; otherwise the first that reads ``source``'s language, or
+    the default). Anything not registered is InputError "bad_model"."""
+    if model_key in (None, "", config.AUTO) and target is not None:
         usable = [s for s in config.choices_for(task, profile) if target in s.targets]
         if not usable:
             raise InputError("no_model_for_target", target=str(target))
         return usable[0]
-    return models.resolve(task, model_key, profile)
+    return models.resolve(task, model_key, profile, source)
 
 
 def _max_source_tokens(model: Any) -> int:
@@ -216,7 +218,7 @@ def run(task: str, source: str, model_key: str | None, profile: str | None, opti
     task prefix in ``spec.prefixes``. ``options`` holds ``min_new_tokens`` / ``max_new_tokens``,
     already clamped by the task."""
     source = text.clean(source, field="text")
-    spec = spec_for(task, model_key, profile, target)
+    spec = spec_for(task, model_key, profile, target, source)
     if target is not None and target not in spec.targets:
         raise InputError("model_no_target",
                          model=spec.display, target=target)

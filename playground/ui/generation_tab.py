@@ -51,7 +51,10 @@ def _control(i18n: gr.I18n, name: str) -> gr.components.Component:
 def build(i18n: gr.I18n, profile: str) -> None:
     specs = config.choices_for("generation", profile)
     with gr.Row():
-        model = gr.Dropdown([(s.display, s.key) for s in specs], value=specs[0].key, label=i18n("gen_model"), scale=4)
+        # "auto" (the default): the first model that reads the prompt's language, so a Chinese
+        # prompt is not answered by an English-only model.
+        model = gr.Dropdown([(i18n("model_auto"), config.AUTO)] + [(s.display, s.key) for s in specs], value=config.AUTO,
+                            label=i18n("gen_model"), scale=4, elem_id="gen-model")
         gr.Textbox(value=profile, label=i18n("profile_label"), interactive=False, scale=1)
     with gr.Row():
         with gr.Column(scale=3):
@@ -114,7 +117,7 @@ def build(i18n: gr.I18n, profile: str) -> None:
         prompt_v, cut = fit_input(prompt_v, LIMITS.max_chars, lang)
         stop = stop_event(request)
         stop.clear()
-        spec = task.spec_for(model_v, profile)
+        spec = task.spec_for(model_v, profile, prompt_v)
 
         models.load(spec, conversion_progress(spec, lang, progress))  # first time: GGUF conversion with a moving bar
         final = None
@@ -160,14 +163,14 @@ def build(i18n: gr.I18n, profile: str) -> None:
         result = data[result_state]
         if result is None:
             raise gr.Error(t("gen_nothing_yet", lang))
-        return task.subject(result, models.load(task.spec_for(data[model], profile)))
+        return task.subject(result, models.load(task.spec_for(result.model_key, profile)))
 
     @guarded
     def attention_h(result, model_v, request: gr.Request):
         if result is None:
             raise gr.Error(t("gen_nothing_yet", request_language((request,), {})))
         lang = request_language((request,), {})
-        tokens, att = task.attention(result, models.load(task.spec_for(model_v, profile)))
+        tokens, att = task.attention(result, models.load(task.spec_for(result.model_key, profile)))
         last = att.shape[0] - 1
         return ({"att": att, "tokens": tokens, "lang": lang}, *attention_choices(att, lang),
                 views.attention_figure(att, tokens, last, None, lang=lang))
@@ -176,7 +179,7 @@ def build(i18n: gr.I18n, profile: str) -> None:
     def lens_h(result, model_v, pos_v, request: gr.Request):
         if result is None:
             raise gr.Error(t("gen_nothing_yet", request_language((request,), {})))
-        lens = task.logit_lens(result, models.load(task.spec_for(model_v, profile)), int(pos_v) - 1)
+        lens = task.logit_lens(result, models.load(task.spec_for(result.model_key, profile)), int(pos_v) - 1)
         return views.logit_lens_figure(
             [layer["top"] for layer in lens["layers"]],
             [f"L{layer['layer']}" for layer in lens["layers"]],

@@ -87,9 +87,10 @@ def is_extractive(spec: config.ModelSpec) -> bool:
     return spec.architecture.endswith("ForQuestionAnswering")
 
 
-def spec_for(model_key: object = None, profile: str | None = None) -> config.ModelSpec:
-    """The QA model for ``model_key`` (:func:`playground.models.resolve`)."""
-    return models.resolve(NAME, model_key, profile)
+def spec_for(model_key: object = None, profile: str | None = None, question: str | None = None) -> config.ModelSpec:
+    """The QA model for ``model_key`` (:func:`playground.models.resolve`; None or "auto" with a
+    ``question``: the first model that reads its language)."""
+    return models.resolve(NAME, model_key, profile, question)
 
 
 def _clean_part(value: object, part: str, limit: int) -> str:
@@ -142,7 +143,7 @@ def answer(
     generation early. Raises the InputErrors of :func:`validate`, "bad_model", and for decoders
     ``qa_context_too_long_model`` / ``qa_prompt_too_long`` when the prompt does not fit."""
     q, c = validate(question, context)
-    spec = spec_for(model_key, profile)
+    spec = spec_for(model_key, profile, q)
     profile = profile or config.active_profile()
     if is_extractive(spec):
         return _extractive(q, c, spec, profile, int(TOP_K.clamp(top_k)), allow_no_answer, progress)
