@@ -14,9 +14,9 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
 import time
-
-import torch
+from pathlib import Path
 
 PROMPT = "Explain in a few simple sentences why the sky looks blue during the day and turns red and orange at sunset."
 NEW_TOKENS = 50
@@ -24,6 +24,12 @@ REPEATS = 3
 
 
 def main() -> None:
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+    from app import with_intel_openmp
+
+    with_intel_openmp()  # as the app runs (before torch is imported)
+    import torch
+
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--profile", default=os.environ.get("PLAYGROUND_PROFILE", "offline"))
     ap.add_argument("--model", default=None, help="a generation model key of the profile (default: its first)")

@@ -1,12 +1,13 @@
 """Summarization: an encoder-decoder summarizer (DistilBART-CNN on the hub) or a decoder asked for
-a summary (offline: SmolLM2-135M-Instruct, Gemma-3-270M). The engine is
+a summary (offline: Qwen2.5-Coder-0.5B-Instruct, SmolLM2-135M-Instruct, Gemma-3-270M). The engine is
 :mod:`playground.tasks.seq2seq`; this module says how to ask and which lengths are allowed."""
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 
-from .. import models, prompting
+from .. import language, models, prompting
 from ..explain.base import Option
 from . import seq2seq
 from .base import Task
@@ -33,8 +34,11 @@ def options(**given: Any) -> dict[str, int]:
 
 def summarize(text: str, model_key: str | None = None, profile: str | None = None,
               progress: models.ConvertProgress | None = None, **opts: Any) -> Seq2SeqResult:
-    """Summarize ``text`` (see :func:`playground.tasks.seq2seq.run`)."""
-    return seq2seq.run(NAME, text, model_key, profile, options(**opts), prompt_for, "summarization", progress=progress)
+    """Summarize ``text`` (see :func:`playground.tasks.seq2seq.run`); a decoder is asked in
+    Chinese for a Chinese text."""
+    lang = language.detect(text).code if isinstance(text, str) else "en"
+    return seq2seq.run(NAME, text, model_key, profile, options(**opts), partial(prompt_for, lang=lang), "summarization",
+                       progress=progress)
 
 
 TASK = Task(name=NAME, run=summarize, subject=seq2seq.subject, attention=seq2seq.attention, parts=("source",),

@@ -456,7 +456,7 @@ def test_generative_attention_marks_the_boundary(generative: qa.QAResult) -> Non
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("key", ["gemma3-270m", "smollm2-135m-instruct"])  # the offline default first
+@pytest.mark.parametrize("key", ["qwen2.5-coder-0.5b-instruct", "gemma3-270m", "smollm2-135m-instruct"])  # default first
 def test_offline_model_names_eiffel(monkeypatch: pytest.MonkeyPatch, key: str) -> None:
     # The default (per-user) cache: the GGUF is converted once per machine, not once per run.
     monkeypatch.delenv(config.CACHE_ENV, raising=False)
@@ -465,7 +465,7 @@ def test_offline_model_names_eiffel(monkeypatch: pytest.MonkeyPatch, key: str) -
         "It is named after the engineer Gustave Eiffel, whose company designed and built the tower "
         "from 1887 to 1889 as the centrepiece of the 1889 World's Fair."
     )
-    assert config.choices_for("qa", "offline")[0].key == "gemma3-270m"  # chosen by scripts/evaluate.py
+    assert config.choices_for("qa", "offline")[0].key == "qwen2.5-coder-0.5b-instruct"  # chosen by scripts/evaluate.py
     r = qa.answer("Who designed the tower?", context, key, "offline")
     assert "Eiffel" in r.answer
     assert r.found_in_context and "Eiffel" in r.quote

@@ -305,3 +305,15 @@ def test_layer_hooks_give_the_same_attention_as_output_attentions(monkeypatch) -
     plain = seq2seq.attention(r)
     for kind in seq2seq.KINDS:
         assert np.array_equal(hooked.view(kind)[0], plain.view(kind)[0]), kind
+
+
+@pytest.mark.slow
+def test_offline_chinese_text_is_summarised_in_chinese(offline) -> None:
+    """The default summariser, asked in Chinese for a Chinese text, answers in Chinese (asked in
+    English, it summarised half of the Chinese eval texts in English)."""
+    paragraph = ("市图书馆周一宣布，考试期间将开放到午夜。由于大学的阅览室正在装修，每天六点就关门，学生们一直希望图书馆"
+                 "延长开放时间。图书馆将增加工作人员，咖啡厅也会照常营业。延长开放从六月一日开始，持续三周。")
+    r = summarization.summarize(paragraph)
+    assert r.language["code"] == "zh" and r.language["handled"]
+    assert r.language["output"]["code"] == "zh" and r.language["output"]["matches"], r.text
+    assert "图书馆" in r.text and len(r.text) < len(paragraph)
