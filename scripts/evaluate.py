@@ -28,12 +28,17 @@ import json
 import os
 import platform
 import re
+import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+from app import with_intel_openmp  # noqa: E402
+
+with_intel_openmp()  # s/item as the app runs (before torch is imported)
 os.environ.setdefault("PLAYGROUND_PROFILE", "offline")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 

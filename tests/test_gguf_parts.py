@@ -72,4 +72,4 @@ def test_offline_qwen_is_joined_from_six_packages_and_answers(tmp_path: Path, mo
     from playground.tasks import translation
 
     out = translation.translate("The children are playing in the garden.", "zh", spec.key, "offline")
-    assert "孩子" in out.output and "花园" in out.output
+    assert "孩子" in out.text and "花园" in out.text, out.text
