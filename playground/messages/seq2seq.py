@@ -4,7 +4,7 @@ keys); merged into :mod:`playground.ui.strings`."""
 from __future__ import annotations
 
 EN: dict[str, str] = {
-    "sum_help": "Paste an English text and get a short summary. Then see which source words each summary word came from.",
+    "sum_help": "Paste an English or Chinese text and get a short summary. Then see which source words each summary word came from.",
     "tr_help": "Type English and pick the language to translate into (or type Chinese and pick English). Then see which source words each translated word came from.",
     "sum_source": "Text to summarize",
     "tr_source": "Text to translate",
@@ -43,7 +43,7 @@ EN: dict[str, str] = {
 }
 
 ZH: dict[str, str] = {
-    "sum_help": "粘贴一段英文，得到简短摘要；再看摘要中的每个词来自原文的哪些词。",
+    "sum_help": "粘贴一段英文或中文，得到简短摘要；再看摘要中的每个词来自原文的哪些词。",
     "tr_help": "输入英文并选择目标语言（或输入中文并选择英语）；再看译文中的每个词来自原文的哪些词。",
     "sum_source": "要摘要的文本",
     "tr_source": "要翻译的文本",
