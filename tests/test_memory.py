@@ -251,7 +251,9 @@ def test_sentiment_attention_keeps_only_what_it_shows() -> None:
 
     out = sentiment.analyse(LONG)
     att = out["attentions"]
-    assert out["attention_truncated"] and att.shape[-1] == config.LIMITS.max_attention_tokens
+    # The words of the first max_attention_tokens pieces, one row each.
+    assert out["attention_truncated"] and att.shape[-1] == len(out["words"]) <= config.LIMITS.max_attention_tokens
+    assert out["words"][0] == "[CLS]" and "".join(out["words"][1:6]) == "Thequickbrownfoxjumps"
     owner = att if att.base is None else att.base
     assert owner.nbytes == att.nbytes  # not a view into every token's attention
 
