@@ -116,8 +116,7 @@ def generate(prompt: str, model: str = "", mode: str = "", max_new_tokens: int =
 
     Args:
         prompt: the prompt (at most 2,000 characters).
-        model: a model key of this profile ("" or "auto": the first model that reads the prompt's
-            language, so a Chinese prompt goes to a model that reads Chinese).
+        model: a model key of this profile ("" or "auto": the first model that reads the prompt's language).
         mode: "chat" (the model's chat template), "plain", or "" for the model's default.
         max_new_tokens: at most this many new tokens (1-256).
         temperature: 0 is greedy; up to 2.

