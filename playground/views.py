@@ -85,12 +85,14 @@ def _titled(title: str, caption: str) -> str:
 
 
 def attention_figure(att: np.ndarray, tokens: list[str], layer: int | None, head: int | None, title: str = "",
-                     lang: str = "en") -> go.Figure:
+                     lang: str = "en", hover: list[str] | None = None) -> go.Figure:
     """A square attention map over ``tokens`` (words): one head, a layer's mean, or the rollout
-    (:func:`attention_matrix`), titled with which of them it is."""
+    (:func:`attention_matrix`), titled with which of them it is. ``hover``: the (escaped) names
+    the hover gives each row and column (default: the tick labels)."""
     m = attention_matrix(att, layer, head)
     idx = list(range(len(tokens)))
     ticks = _unique_ticks(tokens)
+    names = hover or ticks
     fig = go.Figure(
         go.Heatmap(
             z=m,
@@ -98,7 +100,7 @@ def attention_figure(att: np.ndarray, tokens: list[str], layer: int | None, head
             y=idx,
             colorscale="Blues",
             zmin=0,
-            customdata=[[[ticks[r], ticks[c]] for c in idx] for r in idx],
+            customdata=[[[names[r], names[c]] for c in idx] for r in idx],
             hovertemplate="%{customdata[0]} → %{customdata[1]}: %{z:.3f}<extra></extra>",
             colorbar=dict(thickness=12),
         )
@@ -354,11 +356,8 @@ def qa_attention_figure(att: np.ndarray, tokens: list[str], layer: int | None, h
     answer's rows outlined, and each part named above the map (``part_names``: part -> label;
     parts without a name, like [CLS]/[SEP], stay unnamed)."""
     shown = [t.replace("\n", "↵") for t in tokens]
-    fig = attention_figure(att, shown, layer, head, title, lang)
     n = len(tokens)
-    labels = [f"{safe(t, 16)} ·{i}" for i, t in enumerate(shown)]
-    fig.update_traces(customdata=[[[labels[r], labels[c]] for c in range(n)] for r in range(n)],
-                      hovertemplate="%{customdata[0]} → %{customdata[1]}: %{z:.3f}<extra></extra>")
+    fig = attention_figure(att, shown, layer, head, title, lang, hover=[f"{safe(t, 16)} ·{i}" for i, t in enumerate(shown)])
     if n > 80:  # more labels than fit: every k-th token (all of them in the hover)
         step = -(-n // 64)
         ticks = dict(tickmode="array", tickvals=list(range(0, n, step)), ticktext=[safe(t, 16) for t in shown[::step]])

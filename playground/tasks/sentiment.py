@@ -150,10 +150,7 @@ def subject(value: str, profile: str | None = None) -> Subject:
     labels = loaded.labels
     # The target values are the full-precision output the user sees as the prediction.
     probs = batch_probabilities(loaded, [value], fast=False)[0]
-    enc = loaded.tokenizer(value, truncation=True, max_length=LIMITS.max_tokens, return_offsets_mapping=True)
-    offsets = [tuple(map(int, o)) for o in enc["offset_mapping"]]
-    words = merge_within_pieces(text.words(value), offsets, value)  # "[MASK]" typed: one piece, one word
-    piece_word = text.piece_to_word(offsets, words)
+    ids, words, piece_word = _piece_words(loaded, value)
     # Words past the truncation never reach the model: they are not explained.
     seen = sorted({w for w in piece_word if w is not None})
     index = {w: i for i, w in enumerate(seen)}
@@ -164,7 +161,7 @@ def subject(value: str, profile: str | None = None) -> Subject:
         return torch.softmax(out.logits.float(), dim=-1)
 
     return encoder.subject(
-        loaded, task=NAME, ids=list(enc["input_ids"]), position_unit=position_unit, units=units,
+        loaded, task=NAME, ids=ids, position_unit=position_unit, units=units,
         targets=[Target(label, label, float(p)) for label, p in zip(labels, probs)], read=read,
         target_rows=[[0]] * len(labels),  # the classifier reads the first token ([CLS])
         default_target=int(np.argmax(probs)), texts={"text": value},
@@ -192,15 +189,22 @@ def analyse(value: str, profile: str | None = None) -> dict[str, Any]:
     }
 
 
+def _piece_words(loaded: models.LoadedModel, value: str) -> tuple[list[int], list[text.Span], list[int | None]]:
+    """The piece ids the model reads (truncated as it truncates), ``value``'s words, and each
+    piece's word (None: a special token or a piece in no word)."""
+    enc = loaded.tokenizer(value, truncation=True, max_length=LIMITS.max_tokens, return_offsets_mapping=True)
+    offsets = [tuple(map(int, o)) for o in enc["offset_mapping"]]
+    words = merge_within_pieces(text.words(value), offsets, value)  # "[MASK]" typed: one piece, one word
+    return list(enc["input_ids"]), words, text.piece_to_word(offsets, words)
+
+
 def word_attention(loaded: models.LoadedModel, value: str, ids: list[int], att: np.ndarray) -> tuple[list[str], np.ndarray]:
     """Attention over the model's first n pieces (layers, heads, n, n) -> over whole words
     (Chinese grouped as text.words groups it, never ``▁`` or ``##`` pieces), with the special
     tokens ([CLS], [SEP], <s>, </s>) kept as their own rows: a classifier reads the sentence
     through them. Pieces that belong to no word (a lone ``▁``) are left out."""
     n = att.shape[-1]
-    offsets = text.encode_with_offsets(loaded.tokenizer, value)[1][:n]
-    words = merge_within_pieces(text.words(value), offsets, value)
-    piece_word = text.piece_to_word(offsets, words)
+    _, words, piece_word = _piece_words(loaded, value)
     special = set(loaded.tokenizer.all_special_ids)
     pieces = loaded.tokenizer.convert_ids_to_tokens(ids[:n])
     labels: list[str] = []
@@ -208,10 +212,9 @@ def word_attention(loaded: models.LoadedModel, value: str, ids: list[int], att: 
     where: list[int | None] = []
     for p in range(n):
         w = piece_word[p] if p < len(piece_word) else None
-        if w is None:
+        if w is None:  # a special token is its own row; a piece in no word is left out
             where.append(len(labels) if ids[p] in special else None)
-            if ids[p] in special:
-                labels.append(pieces[p])
+            labels += [pieces[p]] if ids[p] in special else []
             continue
         if w not in unit_of_word:
             unit_of_word[w] = len(labels)
