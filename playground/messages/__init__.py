@@ -352,6 +352,8 @@ ZH: dict[str, str] = {
 
 # Each tab built later keeps its texts in its own module (same keys in both languages); they
 # join the one catalogue here, and a key may be defined once only.
+from . import embeddings as _embeddings  # noqa: E402
+from . import evaluation as _evaluation  # noqa: E402
 from . import figures as _figures  # noqa: E402
 from . import language as _language  # noqa: E402
 from . import qa as _qa  # noqa: E402
@@ -359,7 +361,7 @@ from . import seq2seq as _seq2seq  # noqa: E402
 from . import serving as _serving  # noqa: E402
 from . import trust as _trust  # noqa: E402
 
-for _extra in (_seq2seq, _qa, _trust, _serving, _language, _figures):
+for _extra in (_seq2seq, _qa, _trust, _serving, _language, _figures, _evaluation, _embeddings):
     assert not (set(_extra.EN) & set(EN)), f"{_extra.__name__} redefines {set(_extra.EN) & set(EN)}"
     EN.update(_extra.EN)
     ZH.update(_extra.ZH)
