@@ -144,6 +144,8 @@ class GenerationResult:
     eos_step: NextTokenStep | None = None
     # The prompt's language and whether the model reads it (playground.language.check).
     language: dict[str, Any] = dataclasses.field(default_factory=dict)
+    # Leading prompt tokens whose keys and values came from an earlier prompt (playground.prefix_cache).
+    reused_tokens: int = 0
 
     @property
     def mode(self) -> str:
@@ -174,6 +176,7 @@ class GenerationResult:
             "steps": [s.to_dict() for s in self.steps],
             "eos_step": self.eos_step.to_dict() if self.eos_step else None,
             "language": dict(self.language),
+            "reused_tokens": int(self.reused_tokens),
         }
 
 
