@@ -29,6 +29,7 @@ from .api_common import budgets as _budgets
 from .api_common import documented as _doc
 from .api_common import explained as _explained
 from .api_common import warm_up
+from .api_kit import embeddings, evaluate
 from .explain import METHODS, agreement_of, explain_all, method_list
 from .tasks import generation as _generation
 from .tasks import qa as _qa
@@ -38,7 +39,6 @@ from .tasks import summarization as _summarization
 from .tasks import translation as _translation
 
 _GEN = _generation.options()
-
 
 # ---- Sentiment --------------------------------------------------------------------------------
 
@@ -107,7 +107,6 @@ def sentiment_explain_all(text: str, target: str = "predicted", units: str = "au
 
 
 # ---- Generation -------------------------------------------------------------------------------
-
 
 def generate(prompt: str, model: str = "", mode: str = "", max_new_tokens: int = _GEN.max_new_tokens,
              temperature: float = _GEN.temperature, top_k: int = _GEN.top_k, top_p: float = _GEN.top_p,
@@ -350,7 +349,6 @@ def translate_explain_all(text: str, target: str = "zh", model: str = "", max_ne
 
 # ---- Question answering -----------------------------------------------------------------------
 
-
 def qa(question: str, context: str, model: str = "", top_k: int = int(_qa.TOP_K.default)) -> dict[str, Any]:
     """Answer a question from a context.
 
@@ -444,6 +442,8 @@ ENDPOINTS: dict[str, Callable[..., dict[str, Any]]] = {
     "qa": qa,
     "qa_explain": qa_explain,
     "qa_explain_all": qa_explain_all,
+    "evaluate": evaluate,  # the classroom kit (playground.api_kit)
+    "embeddings": embeddings,
 }
 
 

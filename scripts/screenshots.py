@@ -33,6 +33,8 @@ INPUTS = {
         "qa": ("长城大部分是哪个朝代修建的？",
                "长城横贯中国北方。今天保存下来的长城大部分是明朝在十四世纪到十七世纪之间修建的，用来抵御北方草原的骑兵。"),
         "sentiment": "这部电影太无聊了，剧情拖沓，浪费了两个小时。",
+        "embeddings": "猫和狗都是可爱的动物，老虎和狮子很危险。",
+        "evaluation": "sentiment-zh",
     },
     "en": {
         "generation": "Explain in one sentence why the sky is blue.",
@@ -44,6 +46,8 @@ INPUTS = {
                "The Great Barrier Reef lies off the coast of Queensland. It stretches for over 2,300 kilometres "
                "and is the largest structure built by living things."),
         "sentiment": "The food was not bad at all, but the service was painfully slow.",
+        "embeddings": "The king and the queen visited the old castle, and the prince stayed at home.",
+        "evaluation": "sentiment-en",
     },
 }
 
@@ -92,6 +96,15 @@ def shoot(page, lang: str, tab: str, out: Path, timeout_s: float) -> str:
         page.fill("#qa-context textarea", context)
         page.click("#qa-run")
         line = wait_text(page, "#qa-summary", timeout_s)
+    elif tab == "embeddings":  # the default generation model: "auto" picks one that reads the text
+        page.fill("#emb-text textarea", given)
+        page.click("#emb-run")
+        line = wait_text(page, "#emb-summary", timeout_s)
+    elif tab == "evaluation":  # the Sentiment task's bundled set in the page's language
+        page.click("#eval-set input")
+        page.get_by_role("option", name=t(f"eval_set_{given.replace('-', '_')}", lang), exact=True).click()
+        page.click("#eval-run")
+        line = wait_text(page, "#eval-summary", timeout_s)
     else:
         page.fill("#sentiment-input textarea", given)
         page.click("#sentiment-classify")

@@ -15,13 +15,13 @@ import gradio as gr
 from .. import api, config, explain
 from ..config import LIMITS
 from ..tasks import TASKS
-from . import generation_tab, qa_tab, sentiment_tab, seq2seq_tab
-from .common import CONCURRENCY, EXPLAIN, GENERATE, PREDICT, closed, guarded
+from . import embeddings_tab, evaluation_tab, generation_tab, qa_tab, sentiment_tab, seq2seq_tab
+from .common import CONCURRENCY, EXPLAIN, GENERATE, PREDICT, QUICK, closed, guarded
 from .common import i18n as make_i18n
-from .zerogpu import explanation_seconds, gpu
+from .zerogpu import MAX_SECONDS, explanation_seconds, gpu
 
-# One tab builder per task.
-BUILDERS: dict[str, Callable[[gr.I18n, str], None]] = {
+# One tab builder per task; each returns its input components by name.
+BUILDERS: dict[str, Callable[[gr.I18n, str], dict[str, Any]]] = {
     "generation": generation_tab.build,
     "summarization": seq2seq_tab.build_for("summarization"),
     "translation": seq2seq_tab.build_for("translation"),
@@ -59,11 +59,13 @@ def endpoint(fn: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def api_group(name: str) -> str:
-    """An endpoint's concurrency group: explanations, the sentiment prediction (batched across
-    users), or a generation (the rest: summaries, translations, answers, which a generative
-    model writes)."""
-    if "explain" in name:
+    """An endpoint's concurrency group: explanations and evaluations (long jobs), the sentiment
+    prediction (batched across users), embeddings (one forward pass), or a generation (the rest:
+    summaries, translations, answers, which a generative model writes)."""
+    if "explain" in name or name == "evaluate":
         return EXPLAIN
+    if name == "embeddings":
+        return QUICK
     return PREDICT if name == "sentiment" else GENERATE
 
 
@@ -92,6 +94,8 @@ def api_seconds(fn: Callable[..., Any]) -> Callable[..., int]:
     def seconds(*args: Any, **kwargs: Any) -> int:
         kwargs = {k: v for k, v in kwargs.items() if k in sig.parameters}
         given = sig.bind_partial(*args[: len(sig.parameters)], **kwargs).arguments
+        if "method" not in sig.parameters and "methods" not in sig.parameters:
+            return MAX_SECONDS  # an evaluation: rows x a row's cost, unknown before it runs
         if "methods" in sig.parameters:
             names = explain.method_list(given.get("methods") or "") or list(explain.METHODS)
         else:
@@ -123,10 +127,16 @@ def build_demo(profile: str | None = None) -> tuple[gr.Blocks, gr.I18n]:
             with gr.Row():
                 gr.LoginButton(size="sm", scale=0)
                 gr.Markdown(i18n("login_hint"))
-        with gr.Tabs(selected="generation"):
+        with gr.Tabs(selected="generation") as tabs:
+            inputs = {}
             for name in TASKS:
                 with gr.Tab(i18n(f"tab_{name}"), id=name, elem_id=f"tab-{name}"):
-                    BUILDERS[name](i18n, profile)
+                    inputs[name] = BUILDERS[name](i18n, profile)
+            # The classroom kit: every task's models seen as embeddings, and evaluated on a set.
+            with gr.Tab(i18n("tab_embeddings"), id="embeddings", elem_id="tab-embeddings"):
+                embeddings_tab.build(i18n, profile)
+            with gr.Tab(i18n("tab_evaluation"), id="evaluation", elem_id="tab-evaluation"):
+                evaluation_tab.build(i18n, profile, tabs, inputs)
         register_api()
         # A closed browser stops its job (within a batch) and frees its admitted slots.
         demo.unload(closed)

@@ -48,7 +48,8 @@ def _control(i18n: gr.I18n, name: str) -> gr.components.Component:
     return gr.Slider(o.minimum, o.maximum, value=o.default, step=step, label=i18n(o.label))
 
 
-def build(i18n: gr.I18n, profile: str) -> None:
+def build(i18n: gr.I18n, profile: str) -> dict[str, Any]:
+    """The tab; returns its input components by name."""
     specs = config.choices_for("generation", profile)
     with gr.Row():
         # "auto" (the default): the first model that reads the prompt's language, so a Chinese
@@ -205,3 +206,4 @@ def build(i18n: gr.I18n, profile: str) -> None:
     model.change(lambda k: gr.update(value="chat" if task.spec_for(k, profile).chat else "plain"), model, mode,
                  queue=False, api_visibility="private")
     del gen_event
+    return {"prompt": prompt, "model": model}

@@ -120,7 +120,8 @@ def candidates_figure(result: qa.QAResult, lang: str) -> Any:
     return views.probabilities_figure(scores)
 
 
-def build(i18n: gr.I18n, profile: str) -> None:
+def build(i18n: gr.I18n, profile: str) -> dict[str, Any]:
+    """The tab; returns its input components by name (what the Evaluation tab fills in)."""
     specs = config.choices_for(qa.NAME, profile)
     first_kind = "extractive" if qa.is_extractive(specs[0]) else "generative"
     gr.Markdown(i18n("qa_help"))
@@ -257,3 +258,4 @@ def build(i18n: gr.I18n, profile: str) -> None:
                        api_visibility="private")
     panels.wire(controls, {"": view}, subject_of, [result_state], trust_panel=trust_panel)
     preset.change(fill_example, preset, [question, context], queue=False, api_visibility="private")
+    return {"question": question, "context": context, "model": model}

@@ -43,7 +43,8 @@ def model_problem(profile: str) -> str | None:
     return None
 
 
-def build(i18n: gr.I18n, profile: str) -> None:
+def build(i18n: gr.I18n, profile: str) -> dict[str, Any]:
+    """The tab; returns its input components by name (what the Evaluation tab fills in)."""
     spec = config.spec_for(task.NAME, profile)
     with gr.Row():
         # Shows the model that answered the last text (Chinese may be routed to another one).
@@ -139,3 +140,4 @@ def build(i18n: gr.I18n, profile: str) -> None:
         control.change(redraw_attention, [att_state, mode, layer, head], att_plot, api_visibility="private", queue=False)
     explain_after(explain_all_btn.click(lambda: list(METHODS), None, controls.method, api_visibility="private",
                                         queue=False).then(classify_gpu, text, classify_outputs, **group(PREDICT)))
+    return {"text": text}

@@ -62,16 +62,17 @@ def _summary_line(result: seq2seq.Seq2SeqResult, lang: str) -> str:
     return line
 
 
-def build_for(task: str) -> Callable[[gr.I18n, str], None]:
+def build_for(task: str) -> Callable[[gr.I18n, str], dict[str, Any]]:
     """The tab builder for ``task`` ("summarization" or "translation")."""
 
-    def build(i18n: gr.I18n, profile: str) -> None:
-        _build(task, i18n, profile)
+    def build(i18n: gr.I18n, profile: str) -> dict[str, Any]:
+        return _build(task, i18n, profile)
 
     return build
 
 
-def _build(task: str, i18n: gr.I18n, profile: str) -> None:
+def _build(task: str, i18n: gr.I18n, profile: str) -> dict[str, Any]:
+    """The tab; returns its input components by name (what the Evaluation tab fills in)."""
     module = TASK_MODULES[task]
     p = "sum" if task == "summarization" else "tr"  # element id prefix
     first_target = next(iter(translation.TARGETS)) if task == "translation" else None
@@ -199,3 +200,4 @@ def _build(task: str, i18n: gr.I18n, profile: str) -> None:
             return gr.update(choices=keys, value=value)
 
         target.change(models_for_target, [target, model], model, queue=False, api_visibility="private")
+    return {"text": source, "model": model, **({"target": target} if target is not None else {})}

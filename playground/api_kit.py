@@ -1,0 +1,80 @@
+"""The classroom kit's endpoints: evaluate a model on a set of examples, and look at its word
+embeddings. Plain documented functions returning JSON-serialisable dicts, listed with every other
+endpoint in :data:`playground.api.ENDPOINTS` (``/evaluate``, ``/embeddings``)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from . import embeddings as _embeddings
+from . import evaluation as _evaluation
+from .errors import InputError
+
+
+def evaluate(task: str, dataset: str = "", upload: str = "", upload_name: str = "rows.csv", model: str = "",
+             target: str = "", limit: int = 0) -> dict[str, Any]:
+    """Run a model over a set of examples and score it.
+
+    Args:
+        task: "sentiment", "qa", "summarization" or "translation".
+        dataset: a bundled set ("sentiment-en", "sentiment-zh", "qa-en", "qa-zh", "summaries-en",
+            "summaries-zh", "translation-en-zh", "translation-en-fr", "translation-en-de",
+            "translation-zh-en"); "" when ``upload`` is given.
+        upload: the text of a CSV (with a header) or JSONL file, at most 1 MB and 500 rows. Columns:
+            sentiment text,label; qa question,context,answers (a JSON list, one string, or empty:
+            no answer); summarization text,summary; translation source,reference.
+        upload_name: the upload's file name; its extension (.csv, .tsv, .jsonl) says how to read it.
+        model: a model key ("" or "auto": each row's model chosen as the task's tab chooses it).
+        target: translation's target language for an upload ("zh", "fr", "de", "en"; "" = "zh").
+        limit: score only the first ``limit`` rows (0: all).
+
+    Returns:
+        ``{"task", "target", "models", "n", "scored", "errors", "stopped", "seconds", "metrics",
+        "labels", "confusion", "rows"}``: metrics on a 0-100 scale (sentiment accuracy and
+        macro_f1, with the confusion matrix, gold rows x predicted columns; qa exact_match and f1;
+        summaries rouge_l; translation chrf and bleu); ``rows`` worst first, each with its inputs,
+        reference, prediction, own score and ``wrongness`` (0-1).
+    """
+    rows, target = dataset_rows(task, dataset, upload.encode("utf-8") if upload else b"", upload_name, target)
+    n = int(limit or 0)
+    return _evaluation.evaluate(task, rows[:n] if n > 0 else rows, model or None, target or None).to_dict()
+
+
+def dataset_rows(task: str, dataset: str, data: bytes, filename: str, target: str) -> tuple[list[dict[str, Any]], str]:
+    """The rows to evaluate and the translation target: a bundled set's (it must be of ``task``)
+    or an upload's (``data`` parsed as ``filename`` says)."""
+    task = _evaluation.check_task(task)
+    if data:
+        return _evaluation.parse_upload(task, filename or "rows.csv", data, target or None), target
+    if not dataset:
+        raise InputError("eval_no_rows")
+    chosen = _evaluation.get_set(dataset)
+    if chosen.task != task:
+        raise InputError("eval_bad_set", name=str(dataset)[:60],
+                         names=", ".join(s.name for s in _evaluation.sets_for(task)))
+    return chosen.rows(), chosen.target or target
+
+
+def embeddings(text: str, task: str = "sentiment", model: str = "", layer: int = -1, word: str = "",
+               k: int = 8) -> dict[str, Any]:
+    """A model's word embeddings for a text: each word's input embedding and its hidden state after
+    a layer, projected to 2-D, the cosine similarity between the words, and one word's nearest
+    pieces in the model's vocabulary.
+
+    Args:
+        text: the text (its words are the points; Chinese grouped into words).
+        task: whose model: "sentiment", "generation", "summarization", "translation" or "qa".
+        model: a model key of that task ("" or "auto": as the task chooses for the text's language).
+        layer: 0 (the embedding layer's output) to the model's number of layers; -1: the last.
+        word: the word whose neighbours are listed ("": the first content word of the text).
+        k: how many neighbours (1-50).
+
+    Returns:
+        ``{"task", "model", "words", "layer", "n_layers", "points_input", "points_hidden",
+        "explained_variance", "cosine_input", "cosine_hidden", "neighbours_of", "neighbours", ...}``.
+    """
+    chosen = None if layer is None or (isinstance(layer, (int, float)) and not isinstance(layer, bool) and layer < 0) else layer
+    return _embeddings.embed(task, text, model or None, chosen, neighbours_of=word or None, k=k).to_dict()
+
+
+__all__ = ["dataset_rows", "embeddings", "evaluate"]
