@@ -139,6 +139,10 @@ def main() -> None:
 
         loaded: dict[str, list[float]] = defaultdict(list)
         rejected: dict[str, list[str]] = defaultdict(list)
+        # Every student has the page open before the lesson starts: 40 config fetches at once,
+        # while models run, took gradio_client past its 5 s timeout and silently cost the run
+        # most of its students (a student's thread died with it).
+        clients = [Client(url, verbose=False) for _ in range(args.students)]
         started_at = time.monotonic()
         stop = threading.Event()
 
@@ -150,7 +154,7 @@ def main() -> None:
 
         def student(i: int) -> None:
             r = random.Random(args.seed * 1000 + i)
-            client = Client(url, verbose=False)
+            client = clients[i]
             names = list(ACTIONS)
             weights = [ACTIONS[n][3] for n in names]
             time.sleep(r.uniform(0, 3))  # a class does not click on the same millisecond

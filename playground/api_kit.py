@@ -6,8 +6,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from . import config
 from . import embeddings as _embeddings
 from . import evaluation as _evaluation
+from . import whatif as _whatif
 from .errors import InputError
 
 
@@ -77,4 +79,49 @@ def embeddings(text: str, task: str = "sentiment", model: str = "", layer: int =
     return _embeddings.embed(task, text, model or None, chosen, neighbours_of=word or None, k=k).to_dict()
 
 
-__all__ = ["dataset_rows", "embeddings", "evaluate"]
+def what_if(task: str, text: str, word: str, replacement: str = "", question: str = "", target: str = "zh",
+            model: str = "") -> dict[str, Any]:
+    """Remove or replace one word of the input and see the same answer's value change (a minimal pair).
+
+    Args:
+        task: "sentiment", "generation", "summarization", "translation" or "qa".
+        text: the input (the prompt, the source text, or for "qa" the context).
+        word: a word of the input ("word#2": its second occurrence).
+        replacement: the word to put in its place ("": remove the word).
+        question: the question ("qa" only).
+        target: the target language ("translation" only: "zh", "fr", "de" or "en").
+        model: a model key ("" or "auto": as the task chooses).
+
+    Returns:
+        ``{"word", "action", "texts_before", "texts_after", "targets": [{"label", "text", "before", "after",
+        "change"}], "target_kind", "result"}``: the values are class probabilities (sentiment) or the
+        log-probability of the same output (the others: greedy output on the original input).
+    """
+    from .tasks import generation, qa, sentiment, seq2seq, summarization, translation
+
+    key = model or None
+    if task == "sentiment":
+        subject, result = sentiment.subject(text), None
+    elif task == "generation":
+        result = generation.generate(text, model_key=key, temperature=0.0)
+        subject = generation.subject(result)
+    elif task == "summarization":
+        result = summarization.summarize(text, key)
+        subject = seq2seq.subject(result)
+    elif task == "translation":
+        result = translation.translate(text, target, key)
+        subject = seq2seq.subject(result)
+    elif task == "qa":
+        result = qa.answer(question, text, key)
+        subject = qa.subject(result)
+    else:
+        raise InputError("whatif_bad_task", task=str(task)[:40], tasks=", ".join(config.TASKS))
+    out = _whatif.what_if(subject, word, replacement)
+    out["result"] = result.to_dict() if result is not None else None
+    return out
+
+
+# The kit's endpoints, listed in playground.api.ENDPOINTS with the tasks' own.
+KIT_ENDPOINTS = {"evaluate": evaluate, "embeddings": embeddings, "what_if": what_if}
+
+__all__ = ["KIT_ENDPOINTS", "dataset_rows", "embeddings", "evaluate", "what_if"]

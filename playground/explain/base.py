@@ -259,6 +259,9 @@ class Subject:
     # What identifies the input and the model: equal keys give equal explanations, so the
     # engine's result cache answers a repeated request from it ("" : never cached).
     key: str = ""
+    # The targets' values with some words replaced ({unit index: new text}), for a what-if
+    # (playground.whatif); None where the task cannot re-read an edited input.
+    rewrite: Callable[[dict[int, str]], np.ndarray] | None = None
 
     def offers(self) -> set[str]:
         return {name for name, v in (("scorer", self.score), ("gradients", self.gradient), ("attention", self.attention))

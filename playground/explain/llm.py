@@ -160,11 +160,16 @@ class _Template:
             pos = end
         self.fixed.append(pending + model_text[pos:])
 
-    def fill(self, keep: np.ndarray) -> str:
+    def fill(self, keep: np.ndarray, replace: dict[int, str] | None = None) -> str:
+        """The model input with the words not kept removed, and words ``replace`` names
+        replaced (the whitespace before each stays)."""
         out = []
         for j, slot in enumerate(self.slots):
             out.append(self.fixed[j])
             if keep[j]:
+                if replace and j in replace:
+                    u = self.units[j]
+                    slot = slot[: len(slot) - (u.end - u.start)] + replace[j]
                 out.append(slot)
         out.append(self.fixed[-1])
         return "".join(out)
@@ -300,7 +305,13 @@ def subject(loaded: Any, inp: LLMInput, task: str, *, eager: Callable[[], contex
         return ids or [fallback]
 
     def batch(masks: np.ndarray) -> np.ndarray:
-        inputs = [encode(template.fill(m)) for m in masks]
+        return values([template.fill(m) for m in masks])
+
+    def rewrite(replace: dict[int, str]) -> np.ndarray:
+        return values([template.fill(np.ones(len(template.units), dtype=bool), replace)])[0]
+
+    def values(texts: list[str]) -> np.ndarray:
+        inputs = [encode(t) for t in texts]
         with models.guard_oom(), loaded.scoring_context():
             if inp.encoder_decoder:
                 logp = _seq2seq_logprobs(counting, inputs, inp.decoder_prefix, output_ids, pad)
@@ -410,7 +421,7 @@ def subject(loaded: Any, inp: LLMInput, task: str, *, eager: Callable[[], contex
         task=task, model=loaded.spec.display, units=template.units, targets=targets, score=score, gradient=gradient,
         attention=attention, truncated=truncated, texts=template.part_texts,
         notes={"target_kind": "log_prob", "output_words": [w.to_dict() for w in out_words]},
-        key=subject_key(task, loaded.spec.key, inp, truncated),
+        key=subject_key(task, loaded.spec.key, inp, truncated), rewrite=rewrite,
     )
 
 

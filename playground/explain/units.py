@@ -112,7 +112,7 @@ def coarsen(subject: Subject, groups: list[list[int]]) -> Subject:
     if attention is not None:
         attention = dataclasses.replace(attention, column_unit=remap(attention.column_unit))
     score = subject.score.coarsen(groups) if subject.score is not None else None
-    return dataclasses.replace(subject, units=new_units, score=score, gradient=gradient, attention=attention,
+    return dataclasses.replace(subject, units=new_units, score=score, gradient=gradient, attention=attention, rewrite=None,
                                unit_kind="sentence", notes=dict(subject.notes))
 
 

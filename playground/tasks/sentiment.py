@@ -160,13 +160,23 @@ def subject(value: str, profile: str | None = None) -> Subject:
     def read(out: Any) -> torch.Tensor:
         return torch.softmax(out.logits.float(), dim=-1)
 
-    return encoder.subject(
+    def rewrite(replace: dict[int, str]) -> np.ndarray:
+        # The edited text, classified by the same model (not re-routed by its language).
+        edited, pos = [], 0
+        for i in sorted(replace):
+            edited += [value[pos : units[i].start], replace[i]]
+            pos = units[i].end
+        return batch_probabilities(loaded, ["".join(edited) + value[pos:]], fast=False)[0]
+
+    subj = encoder.subject(
         loaded, task=NAME, ids=ids, position_unit=position_unit, units=units,
         targets=[Target(label, label, float(p)) for label, p in zip(labels, probs)], read=read,
         target_rows=[[0]] * len(labels),  # the classifier reads the first token ([CLS])
         default_target=int(np.argmax(probs)), texts={"text": value},
         truncated=_n_tokens(loaded, value) > LIMITS.max_tokens, notes={"target_kind": "probability", "language": lang},
     )
+    subj.rewrite = rewrite
+    return subj
 
 
 def analyse(value: str, profile: str | None = None) -> dict[str, Any]:

@@ -13,7 +13,7 @@ from .. import config, models, views
 from ..config import LIMITS
 from ..messages import t
 from ..tasks import generation as task
-from . import panels
+from . import panels, whatif_panel
 from .common import (
     GENERATE,
     QUICK,
@@ -199,6 +199,7 @@ def build(i18n: gr.I18n, profile: str) -> dict[str, Any]:
     stop_btn.click(stop_h, None, None, queue=False, api_visibility="private")
     step.change(show_step, [result_state, step], [step_line, step_plot], queue=False, api_visibility="private")
     panels.wire(controls, {"": view}, subject_of, [result_state, model], trust_panel=trust_panel)
+    whatif_panel.build(i18n, subject_of, [result_state, model], "gen")
     att_btn.click(gpu(attention_h, QUICK), [result_state, model], [att_state, att_layer, att_head, att_plot], **group(QUICK))
     for control in (att_mode, att_layer, att_head):
         control.change(redraw_attention, [att_state, att_mode, att_layer, att_head], att_plot, queue=False, api_visibility="private")

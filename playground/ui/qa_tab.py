@@ -14,7 +14,7 @@ import gradio as gr
 from .. import config, views
 from ..messages import t
 from ..tasks import qa
-from . import panels
+from . import panels, whatif_panel
 from .common import (
     GENERATE,
     QUICK,
@@ -257,5 +257,6 @@ def build(i18n: gr.I18n, profile: str) -> dict[str, Any]:
         control.change(_attention_figure, [att_state, att_mode, att_layer, att_head], att_plot, queue=False,
                        api_visibility="private")
     panels.wire(controls, {"": view}, subject_of, [result_state], trust_panel=trust_panel)
+    whatif_panel.build(i18n, subject_of, [result_state], "qa")
     preset.change(fill_example, preset, [question, context], queue=False, api_visibility="private")
     return {"question": question, "context": context, "model": model}

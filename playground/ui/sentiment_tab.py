@@ -13,7 +13,7 @@ from ..errors import PlaygroundError
 from ..explain import METHODS
 from ..messages import EN, t
 from ..tasks import sentiment as task
-from . import panels
+from . import panels, whatif_panel
 from .common import PREDICT, attention_choices, fit_input, group, guarded, language_note, log, redraw_attention, request_language
 from .zerogpu import gpu
 
@@ -132,6 +132,7 @@ def build(i18n: gr.I18n, profile: str) -> dict[str, Any]:
         return task.subject(fit_input(data[text], LIMITS.max_chars, lang)[0], profile)
 
     explain_after = panels.wire(controls, result_views, subject_of, [text], trust_panel=trust_panel)
+    whatif_panel.build(i18n, subject_of, [text], "sentiment")
     classify_outputs = [summary, probs, att_state, layer, head, att_plot, controls.target, model_box]
     classify_gpu = gpu(classify, PREDICT)
     classify_btn.click(classify_gpu, text, classify_outputs, **group(PREDICT))

@@ -14,7 +14,7 @@ from .. import config, models, views
 from ..config import LIMITS
 from ..messages import t
 from ..tasks import seq2seq, summarization, translation
-from . import panels
+from . import panels, whatif_panel
 from .common import GENERATE, QUICK, conversion_progress, fit_input, group, guarded, language_note, request_language
 from .zerogpu import gpu
 
@@ -193,6 +193,7 @@ def _build(task: str, i18n: gr.I18n, profile: str) -> dict[str, Any]:
         control.change(redraw, [att_state, kind, layer, head], att_plot, queue=False, api_visibility="private")
     panels.wire(controls, {"": view}, subject_of, [result_state], trust_panel=trust_panel, extra=alignment,
                 extra_outputs=[align_plot])
+    whatif_panel.build(i18n, subject_of, [result_state], p)
     if target is not None:
         def models_for_target(code: str, current: str):
             keys = _model_choices(task, profile, code)

@@ -115,3 +115,28 @@ def test_embeddings_tab_in_chinese(app_url: str, tmp_path) -> None:
         text = page.inner_text("#emb-points-hidden")
         assert "可爱" in text and "\ufffd" not in text
         page.screenshot(path=str(tmp_path / "embeddings-zh.png"), full_page=True)
+
+
+def test_what_if_endpoint(client) -> None:
+    out = client.predict("sentiment", "I loved it but the end was terrible", "terrible", "fine", "", "zh", "",
+                         api_name="/what_if")
+    assert out["action"] == "replace" and out["texts_after"]["text"] == "I loved it but the end was fine"
+    assert abs(sum(t["after"] for t in out["targets"]) - 1.0) < 1e-5
+
+
+@pytest.mark.browser
+def test_what_if_in_the_sentiment_tab(app_url: str) -> None:
+    with open_page(app_url) as page:
+        page.get_by_role("tab", name=EN["tab_sentiment"]).click()
+        page.fill("#sentiment-input textarea", "I loved this movie but the ending was terrible")
+        page.click("#sentiment-whatif")  # the accordion
+        page.fill("#sentiment-whatif-word input", "terrible")
+        page.keyboard.press("Enter")
+        page.fill("#sentiment-whatif-replacement textarea", "wonderful")
+        page.click("#sentiment-whatif-run")
+        page.wait_for_function(
+            "() => { const m = document.querySelector('#sentiment-whatif-result [data-testid=\"markdown\"]');"
+            " return m && m.innerText.includes('points'); }")
+        shown = page.inner_text("#sentiment-whatif-result")
+        assert "I loved this movie but the ending was wonderful" in shown
+        assert "positive" in shown and "negative" in shown
