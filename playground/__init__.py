@@ -6,6 +6,8 @@ The package never imports gradio: tasks, explanation methods and models are plai
 
 from .api import (
     ENDPOINTS,
+    embeddings,
+    evaluate,
     generate,
     generate_explain,
     generate_explain_all,
@@ -21,8 +23,9 @@ from .api import (
     translate,
     translate_explain,
     translate_explain_all,
+    what_if,
 )
 
-__all__ = ["ENDPOINTS", "generate", "generate_explain", "generate_explain_all", "qa", "qa_explain", "qa_explain_all",
+__all__ = ["ENDPOINTS", "embeddings", "evaluate", "generate", "generate_explain", "generate_explain_all", "qa", "qa_explain", "qa_explain_all",
            "sentiment", "sentiment_explain", "sentiment_explain_all", "summarize", "summarize_explain",
-           "summarize_explain_all", "translate", "translate_explain", "translate_explain_all"]
+           "summarize_explain_all", "translate", "translate_explain", "translate_explain_all", "what_if"]

@@ -82,4 +82,10 @@ class BoundedCache:
         return len(self._entries)
 
 
-__all__ = ["CACHE_MB_ENV", "BoundedCache", "budget_bytes"]
+# Finished task outputs (a summary, a translation, an answer) by model, input and options: a class
+# that clicks the same example gets the first student's answer at once. Decoding is greedy in
+# these tasks, so the same request always has the same answer; a stopped or timed-out one is
+# never kept.
+ANSWERS = BoundedCache()
+
+__all__ = ["ANSWERS", "CACHE_MB_ENV", "BoundedCache", "budget_bytes"]

@@ -55,9 +55,11 @@ def tiny_profile(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
 def fresh_results() -> Iterator[None]:
     """Each test starts with an empty explanation cache, so what it measures ran in it (the
     cache itself is tested in tests/explain/test_result_cache.py)."""
+    from playground.cache import ANSWERS
     from playground.explain import RESULTS
 
     RESULTS.clear()
+    ANSWERS.clear()  # a task's answers too: each test runs what it asks for
     yield
 
 

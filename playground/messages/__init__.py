@@ -359,10 +359,11 @@ from . import language as _language  # noqa: E402
 from . import qa as _qa  # noqa: E402
 from . import seq2seq as _seq2seq  # noqa: E402
 from . import serving as _serving  # noqa: E402
+from . import share as _share  # noqa: E402
 from . import trust as _trust  # noqa: E402
 from . import whatif as _whatif  # noqa: E402
 
-for _extra in (_seq2seq, _qa, _trust, _serving, _language, _figures, _evaluation, _embeddings, _whatif):
+for _extra in (_seq2seq, _qa, _trust, _serving, _language, _figures, _evaluation, _embeddings, _whatif, _share):
     assert not (set(_extra.EN) & set(EN)), f"{_extra.__name__} redefines {set(_extra.EN) & set(EN)}"
     EN.update(_extra.EN)
     ZH.update(_extra.ZH)

@@ -13,8 +13,7 @@ Either way a :class:`Seq2SeqResult` holds the exact model input text, where the 
 it, and the output tokens, so :func:`attention` (cross-attention: output x source; encoder
 self-attention: source x source; decoder self-attention: output x output) and :func:`subject`
 (what every explanation method reads: the source words, the output's log-probabilities, via
-:mod:`playground.explain.llm`) work on both. Both views come in words, not
-sub-word pieces (Chinese grouped by jieba, byte pieces joined).
+:mod:`playground.explain.llm`) work on both, in words (Chinese grouped, byte pieces joined).
 """
 
 from __future__ import annotations
@@ -28,6 +27,7 @@ import numpy as np
 import torch
 
 from .. import config, language, models, prompting, text
+from ..cache import ANSWERS
 from ..errors import InputError
 from ..explain import llm
 from ..explain.base import Option, Subject
@@ -36,12 +36,9 @@ from ..text import Span
 from . import generation
 
 MAX_TIME = 30.0  # seconds: no summary or translation runs longer
-# The decoders' prompt (instruction + source) may be longer than the Generation tab's.
-DECODER_PROMPT_TOKENS = 1024
-# Sources longer than this many tokens are cut (and the result says so): the model's own context
-# where it is smaller.
+DECODER_PROMPT_TOKENS = 1024  # the decoders' prompt (instruction + source): longer than Generation's
+# Longer sources are cut (and the result says so); the model's own context where it is smaller.
 MAX_SOURCE_TOKENS = 768
-
 
 Prompt = prompting.Prompt
 
@@ -213,19 +210,29 @@ def _run_encoder_decoder(loaded: models.LoadedModel, model_text: str, min_new: i
 def run(task: str, source: str, model_key: str | None, profile: str | None, options: dict[str, Any],
         prompt_for: Callable[[config.ModelSpec], Prompt], prefix_key: str, target: str | None = None,
         progress: models.ConvertProgress | None = None) -> Seq2SeqResult:
-    """Write the output for ``source`` with the chosen model (see the module docstring).
-    ``prompt_for(spec)`` says how a decoder is asked; ``prefix_key`` names the encoder-decoder's
-    task prefix in ``spec.prefixes``. ``options`` holds ``min_new_tokens`` / ``max_new_tokens``,
-    already clamped by the task."""
+    """Write the output for ``source`` with the chosen model (see the module docstring), or give
+    the same request's kept answer (cache.ANSWERS). ``prompt_for(spec)`` says how a decoder is
+    asked; ``prefix_key`` names the encoder-decoder's task prefix in ``spec.prefixes``;
+    ``options`` holds ``min_new_tokens`` / ``max_new_tokens``, clamped by the task."""
     source = text.clean(source, field="text")
     spec = spec_for(task, model_key, profile, target, source)
     if target is not None and target not in spec.targets:
-        raise InputError("model_no_target",
-                         model=spec.display, target=target)
+        raise InputError("model_no_target", model=spec.display, target=target)
+    profile = profile or config.active_profile()
+    key = (task, spec.key, profile, source, target, prefix_key, tuple(sorted(options.items())))
+    if (kept := ANSWERS.get(key)) is not None:
+        return kept
+    result = _run(task, source, spec, profile, options, prompt_for, prefix_key, target, progress)
+    if result.stop_reason not in ("stopped", "max_time"):
+        ANSWERS.put(key, result)
+    return result
+
+
+def _run(task: str, source: str, spec: config.ModelSpec, profile: str, options: dict[str, Any], prompt_for: Callable[[config.ModelSpec], Prompt],
+         prefix_key: str, target: str | None, progress: models.ConvertProgress | None) -> Seq2SeqResult:
     loaded = models.load(spec, progress)
     tok = loaded.tokenizer
     min_new, max_new = int(options.get("min_new_tokens", 1)), int(options["max_new_tokens"])
-    profile = profile or config.active_profile()
     if spec.encoder_decoder:
         prefix = spec.prefixes.get(prefix_key, "")
         limit = _max_source_tokens(loaded.model) - len(tok(prefix, add_special_tokens=False)["input_ids"]) - 1

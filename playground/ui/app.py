@@ -15,7 +15,7 @@ import gradio as gr
 from .. import api, config, explain
 from ..config import LIMITS
 from ..tasks import TASKS
-from . import embeddings_tab, evaluation_tab, generation_tab, qa_tab, sentiment_tab, seq2seq_tab
+from . import embeddings_tab, evaluation_tab, generation_tab, qa_tab, sentiment_tab, seq2seq_tab, share
 from .common import CONCURRENCY, EXPLAIN, GENERATE, PREDICT, QUICK, closed, guarded
 from .common import i18n as make_i18n
 from .zerogpu import MAX_SECONDS, explanation_seconds, gpu
@@ -32,7 +32,7 @@ BUILDERS: dict[str, Callable[[gr.I18n, str], dict[str, Any]]] = {
 CSS = """
 .pg-warning { border-left: 4px solid #e66101; padding-left: 8px; }
 .pg-method-title h1, .pg-method-title h2, .pg-method-title p { font-weight: 600; font-size: 1.1em; }
-"""
+""" + share.CSS
 
 
 def endpoint(fn: Callable[..., Any]) -> Callable[..., Any]:
@@ -127,16 +127,19 @@ def build_demo(profile: str | None = None) -> tuple[gr.Blocks, gr.I18n]:
             with gr.Row():
                 gr.LoginButton(size="sm", scale=0)
                 gr.Markdown(i18n("login_hint"))
+        header = gr.Row()  # filled below, once the tabs whose inputs a link restores exist
         with gr.Tabs(selected="generation") as tabs:
-            inputs = {}
+            inputs, tab_objects = {}, {}
             for name in TASKS:
-                with gr.Tab(i18n(f"tab_{name}"), id=name, elem_id=f"tab-{name}"):
+                with gr.Tab(i18n(f"tab_{name}"), id=name, elem_id=f"tab-{name}") as tab_objects[name]:
                     inputs[name] = BUILDERS[name](i18n, profile)
             # The classroom kit: every task's models seen as embeddings, and evaluated on a set.
-            with gr.Tab(i18n("tab_embeddings"), id="embeddings", elem_id="tab-embeddings"):
+            with gr.Tab(i18n("tab_embeddings"), id="embeddings", elem_id="tab-embeddings") as tab_objects["embeddings"]:
                 embeddings_tab.build(i18n, profile)
-            with gr.Tab(i18n("tab_evaluation"), id="evaluation", elem_id="tab-evaluation"):
+            with gr.Tab(i18n("tab_evaluation"), id="evaluation", elem_id="tab-evaluation") as tab_objects["evaluation"]:
                 evaluation_tab.build(i18n, profile, tabs, inputs)
+        with header:
+            share.build(i18n, tabs, tab_objects, inputs, demo)
         register_api()
         # A closed browser stops its job (within a batch) and frees its admitted slots.
         demo.unload(closed)

@@ -14,6 +14,7 @@ from .. import config, embedding_views
 from ..api_kit import embeddings as embed_endpoint
 from ..messages import t
 from ..tasks import TASKS
+from . import export
 from .common import QUICK, group, guarded, request_language
 from .zerogpu import gpu
 
@@ -56,12 +57,12 @@ def build(i18n: gr.I18n, profile: str) -> None:
             run_btn = gr.Button(i18n("emb_run"), variant="primary", elem_id="emb-run")
     note = gr.Markdown(elem_id="emb-summary")
     with gr.Row():
-        points_input = gr.Plot(elem_id="emb-points-input")
-        points_hidden = gr.Plot(elem_id="emb-points-hidden")
+        points_input = export.plot(elem_id="emb-points-input")
+        points_hidden = export.plot(elem_id="emb-points-hidden")
     with gr.Row():
-        cosine_input = gr.Plot(elem_id="emb-cosine-input")
-        cosine_hidden = gr.Plot(elem_id="emb-cosine-hidden")
-    neighbours = gr.Plot(elem_id="emb-neighbours")
+        cosine_input = export.plot(elem_id="emb-cosine-input")
+        cosine_hidden = export.plot(elem_id="emb-cosine-hidden")
+    neighbours = export.plot(elem_id="emb-neighbours")
 
     def task_changed(name: str, request: gr.Request) -> tuple:
         lang = request_language((request,), {})

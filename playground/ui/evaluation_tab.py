@@ -18,6 +18,7 @@ from ..errors import InputError
 from ..evaluation_data import EXTENSIONS
 from ..messages import t
 from ..tasks import translation
+from . import export
 from .common import EXPLAIN, admit, group, guarded, release, request_language, stop_event
 from .zerogpu import MAX_SECONDS, gpu
 
@@ -147,7 +148,7 @@ def build(i18n: gr.I18n, profile: str, tabs: gr.Tabs, inputs: dict[str, dict[str
         with gr.Column(scale=2):
             result = gr.Markdown(elem_id="eval-summary")
         with gr.Column(scale=1):
-            confusion = gr.Plot(label=i18n("eval_confusion"), elem_id="eval-confusion")
+            confusion = export.plot(label=i18n("eval_confusion"), elem_id="eval-confusion")
     rows = gr.Dataframe(headers=[i18n(c) for c in COLUMNS], label=i18n("eval_table"),
                         interactive=False, wrap=True, elem_id="eval-table")
     with gr.Row():

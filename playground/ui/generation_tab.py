@@ -13,7 +13,7 @@ from .. import config, models, views
 from ..config import LIMITS
 from ..messages import t
 from ..tasks import generation as task
-from . import panels, whatif_panel
+from . import export, panels, whatif_panel
 from .common import (
     GENERATE,
     QUICK,
@@ -80,7 +80,7 @@ def build(i18n: gr.I18n, profile: str) -> dict[str, Any]:
     gr.Markdown(i18n("next_help"))
     step = gr.Slider(1, 2, value=1, step=1, label=i18n("next_step"), elem_id="gen-step")
     step_line = gr.Markdown(elem_id="gen-step-line")
-    step_plot = gr.Plot(label=i18n("next_plot"), elem_id="gen-step-plot")
+    step_plot = export.plot(label=i18n("next_plot"), elem_id="gen-step-plot")
 
     gr.Markdown(i18n("attr_heading"))
     gr.Markdown(i18n("attr_help"))
@@ -97,14 +97,14 @@ def build(i18n: gr.I18n, profile: str) -> dict[str, Any]:
         att_layer = gr.Dropdown(choices=[], label=i18n("att_layer"))
         att_head = gr.Dropdown(choices=[(i18n("att_head_mean"), "mean")], value="mean", label=i18n("att_head"))
     att_state = gr.State(None)
-    att_plot = gr.Plot(label=i18n("att_plot"), elem_id="gen-attention")
+    att_plot = export.plot(label=i18n("att_plot"), elem_id="gen-attention")
 
     gr.Markdown(i18n("lens_heading"))
     gr.Markdown(i18n("lens_help"))
     with gr.Row():
         lens_pos = gr.Slider(1, 2, value=1, step=1, label=i18n("lens_position"))
         lens_btn = gr.Button(i18n("btn_lens"), elem_id="gen-lens-btn")
-    lens_plot = gr.Plot(label=i18n("lens_plot"), elem_id="gen-lens")
+    lens_plot = export.plot(label=i18n("lens_plot"), elem_id="gen-lens")
 
     # ---- handlers ------------------------------------------------------------------------
 

@@ -1,12 +1,9 @@
-"""The explanation panel every tab uses, built from the method registry.
-
-:func:`controls` builds the method choice (``explain.METHODS``, labels ``method_<name>``), the
-target choice, the units choice, one control per option of ``explain.all_options()``, Explain
-and Stop. :func:`result_view` builds what shows ANY explanation dict (``Explanation.to_dict()``):
-a summary line, a highlight over the input's words per part (question and context apart), the top
-words, and a targets x words heatmap when there is more than one target. :func:`wire` connects
-them to a tab's ``subject_of`` (how the tab turns its inputs into a Subject). Nothing here knows a
-method by name: a new method in the registry shows up in every tab with its options.
+"""The explanation panel every tab uses, built from the method registry. :func:`controls`: the
+method, target and units choices, a control per option of ``explain.all_options()``, Explain and
+Stop. :func:`result_view`: what shows ANY explanation dict (a summary line, a highlight over the
+words per part, the top words, a targets x words heatmap, JSON and CSV downloads). :func:`wire`:
+connects them to a tab's ``subject_of``. No method is known by name here: a new method in the
+registry shows up in every tab with its options.
 """
 
 from __future__ import annotations
@@ -34,6 +31,7 @@ from ..explain import (
 )
 from ..messages import EN, t
 from ..tasks import TASKS
+from . import export
 from .common import EXPLAIN, admit, group, guarded, release, request_language, stop_event
 from .zerogpu import explanation_seconds, gpu
 
@@ -149,9 +147,11 @@ def result_view(i18n: gr.I18n, ids: Callable[[str], str], parts: dict[str, str],
                                  show_inline_category=False, elem_id=ids("highlight" if len(parts) == 1 else part))
         for part, label in parts.items()
     }
-    bars = gr.Plot(label=i18n("bars_label"), elem_id=ids("bars"))
-    matrix = gr.Plot(label=i18n("explain_matrix"), visible=False, elem_id=ids("matrix"))
-    return ResultView(gr.State(None), line, row, highlights, bars, matrix, note)
+    bars = export.plot(label=i18n("bars_label"), elem_id=ids("bars"))
+    matrix = export.plot(label=i18n("explain_matrix"), visible=False, elem_id=ids("matrix"))
+    state = gr.State(None)
+    export.downloads(i18n, state, ids("line"))  # JSON and CSV of what the view shows
+    return ResultView(state, line, row, highlights, bars, matrix, note)
 
 
 @dataclass
@@ -188,9 +188,9 @@ def trust_view(i18n: gr.I18n, prefix: str) -> TrustView:
         row = gr.Dropdown([], label=i18n("trust_row"), visible=False, allow_custom_value=True, elem_id=f"{prefix}-trust-row")
         text = gr.Markdown(i18n("trust_empty"), elem_id=f"{prefix}-trust-text")
         with gr.Row():
-            faith = gr.Plot(label=i18n("trust_fig_faith_short"), elem_id=f"{prefix}-trust-faith")
-            agreement = gr.Plot(label=i18n("trust_fig_agreement_short"), elem_id=f"{prefix}-trust-agreement")
-        curves = gr.Plot(label=i18n("trust_fig_curves_short"), elem_id=f"{prefix}-trust-curves")
+            faith = export.plot(label=i18n("trust_fig_faith_short"), elem_id=f"{prefix}-trust-faith")
+            agreement = export.plot(label=i18n("trust_fig_agreement_short"), elem_id=f"{prefix}-trust-agreement")
+        curves = export.plot(label=i18n("trust_fig_curves_short"), elem_id=f"{prefix}-trust-curves")
     return TrustView(gr.State(None), row, text, faith, agreement, curves)
 
 

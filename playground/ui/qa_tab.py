@@ -14,7 +14,7 @@ import gradio as gr
 from .. import config, views
 from ..messages import t
 from ..tasks import qa
-from . import panels, whatif_panel
+from . import export, panels, whatif_panel
 from .common import (
     GENERATE,
     QUICK,
@@ -152,8 +152,8 @@ def build(i18n: gr.I18n, profile: str) -> dict[str, Any]:
     start_end_help = gr.Markdown(i18n("qa_start_end_help"), visible=first_kind == "extractive")
     gen_note = gr.Markdown(i18n("qa_generative_note"), visible=first_kind == "generative", elem_id="qa-generative-note")
     with gr.Row():
-        start_end = gr.Plot(label=i18n("qa_start_end"), elem_id="qa-start-end", visible=first_kind == "extractive", scale=3)
-        candidates = gr.Plot(label=i18n("qa_candidates"), elem_id="qa-candidates", visible=first_kind == "extractive",
+        start_end = export.plot(label=i18n("qa_start_end"), elem_id="qa-start-end", visible=first_kind == "extractive", scale=3)
+        candidates = export.plot(label=i18n("qa_candidates"), elem_id="qa-candidates", visible=first_kind == "extractive",
                              scale=2)
 
     gr.Markdown(i18n("qa_attention_heading"))
@@ -165,7 +165,7 @@ def build(i18n: gr.I18n, profile: str) -> dict[str, Any]:
         att_head = gr.Dropdown(choices=[(i18n("att_head_mean"), "mean")], value="mean", label=i18n("att_head"))
     att_state = gr.State(None)
     att_note = gr.Markdown(elem_id="qa-attention-note")
-    att_plot = gr.Plot(label=i18n("att_plot"), elem_id="qa-attention")
+    att_plot = export.plot(label=i18n("att_plot"), elem_id="qa-attention")
 
     gr.Markdown(i18n("qa_attr_heading"))
     gr.Markdown(i18n("qa_attr_help"))

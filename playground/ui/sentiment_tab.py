@@ -13,7 +13,7 @@ from ..errors import PlaygroundError
 from ..explain import METHODS
 from ..messages import EN, t
 from ..tasks import sentiment as task
-from . import panels, whatif_panel
+from . import export, panels, whatif_panel
 from .common import PREDICT, attention_choices, fit_input, group, guarded, language_note, log, redraw_attention, request_language
 from .zerogpu import gpu
 
@@ -70,7 +70,7 @@ def build(i18n: gr.I18n, profile: str) -> dict[str, Any]:
         with gr.Column(scale=2):
             gr.Markdown(i18n("prediction_heading"))
             summary = gr.Markdown(elem_id="sentiment-summary")
-            probs = gr.Plot(label=i18n("prob_plot"), elem_id="sentiment-probs")
+            probs = export.plot(label=i18n("prob_plot"), elem_id="sentiment-probs")
 
     gr.Markdown(i18n("attention_heading"))
     with gr.Accordion(i18n("attention_accordion"), open=True):
@@ -83,7 +83,7 @@ def build(i18n: gr.I18n, profile: str) -> dict[str, Any]:
             )
             layer = gr.Dropdown(choices=[], label=i18n("att_layer"), interactive=True)
             head = gr.Dropdown(choices=[(i18n("att_head_mean"), "mean")], value="mean", label=i18n("att_head"), interactive=True)
-        att_plot = gr.Plot(label=i18n("att_plot"), elem_id="sentiment-attention")
+        att_plot = export.plot(label=i18n("att_plot"), elem_id="sentiment-attention")
     att_state = gr.State(None)
 
     gr.Markdown(i18n("explain_heading"))

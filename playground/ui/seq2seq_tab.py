@@ -14,7 +14,7 @@ from .. import config, models, views
 from ..config import LIMITS
 from ..messages import t
 from ..tasks import seq2seq, summarization, translation
-from . import panels, whatif_panel
+from . import export, panels, whatif_panel
 from .common import GENERATE, QUICK, conversion_progress, fit_input, group, guarded, language_note, request_language
 from .zerogpu import gpu
 
@@ -106,13 +106,13 @@ def _build(task: str, i18n: gr.I18n, profile: str) -> dict[str, Any]:
         layer = gr.Dropdown(choices=[], label=i18n("att_layer"))
         head = gr.Dropdown(choices=[(i18n("att_head_mean"), "mean")], value="mean", label=i18n("att_head"))
     att_state = gr.State(None)
-    att_plot = gr.Plot(label=i18n("att_plot"), elem_id=f"{p}-attention")
+    att_plot = export.plot(label=i18n("att_plot"), elem_id=f"{p}-attention")
 
     gr.Markdown(i18n("s2s_attr_heading"))
     gr.Markdown(i18n("s2s_attr_help"))
     controls = panels.controls(i18n, p, "target_output", method=panels.default_method(task), target=panels.ALL)
     view = panels.result_view(i18n, lambda kind: f"{p}-attr-{kind}", {"source": "s2s_highlight"})
-    align_plot = gr.Plot(label=i18n("tr_alignment"), elem_id=f"{p}-alignment", visible=task == "translation")
+    align_plot = export.plot(label=i18n("tr_alignment"), elem_id=f"{p}-alignment", visible=task == "translation")
     trust_panel = panels.trust_view(i18n, p)
 
     # ---- handlers ------------------------------------------------------------------------

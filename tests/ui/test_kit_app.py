@@ -140,3 +140,86 @@ def test_what_if_in_the_sentiment_tab(app_url: str) -> None:
         shown = page.inner_text("#sentiment-whatif-result")
         assert "I loved this movie but the ending was wonderful" in shown
         assert "positive" in shown and "negative" in shown
+
+
+def test_share_links_round_trip() -> None:
+    from playground.ui import share
+
+    url = share.link("http://host/", "qa", {"question": "Wie lang ist es?", "context": "长城 & <b>", "model": ""}, True)
+    assert url.startswith("http://host/?tab=qa&")
+    from urllib.parse import parse_qsl, urlsplit
+
+    query = dict(parse_qsl(urlsplit(url).query))
+    tab, values, presenter = share.restore(query, ["qa", "sentiment"], {"qa": ["question", "context", "model"]})
+    assert tab == "qa" and presenter
+    assert values == {("qa", "question"): "Wie lang ist es?", ("qa", "context"): "长城 & <b>"}
+    assert share.restore({"tab": "nowhere"}, ["qa"], {"qa": []})[0] is None
+
+
+@pytest.mark.browser
+def test_a_shared_link_restores_the_tab_and_its_inputs(app_url: str) -> None:
+    from playground.ui import share
+
+    url = share.link(app_url, "qa", {"question": "How long is the reef?", "context": "长城很长。The reef is long."}, True)
+    with open_page(url) as page:
+        page.wait_for_function("() => document.querySelector('#qa-question textarea')"
+                               " && document.querySelector('#qa-question textarea').value.length > 0")
+        assert page.get_by_role("tab", name=EN["tab_qa"]).get_attribute("aria-selected") == "true"
+        assert page.input_value("#qa-context textarea") == "长城很长。The reef is long."
+        page.wait_for_function("() => document.documentElement.classList.contains('pg-presenter')")
+        page.click("#share-btn")
+        page.wait_for_function("() => document.querySelector('#share-link textarea').value.includes('tab=qa')")
+        again = page.input_value("#share-link textarea")
+        assert "qa.question=How+long+is+the+reef%3F" in again and "presenter=1" in again
+
+
+def test_an_explanation_exports_as_json_and_csv(small) -> None:
+    import csv
+    import json as js
+
+    from playground import api
+    from playground.ui import export
+
+    expl = api.sentiment_explain("I loved this film 很好", "lime", **{k: v for k, v in small.items() if k == "lime_samples"},
+                                 target="all")
+    json_path, csv_path = export.files(expl)
+    assert js.loads(open(json_path, encoding="utf-8").read())["matrix"] == expl["matrix"]
+    with open(csv_path, encoding="utf-8-sig", newline="") as f:
+        rows = list(csv.reader(f))
+    assert rows[0] == ["target", "target_text", *[w["text"] for w in expl["words"]]]
+    assert len(rows) == 1 + len(expl["targets"])
+    assert [float(v) for v in rows[1][2:]] == pytest.approx(expl["matrix"][0])
+    assert export.files(None) == (None, None)
+
+
+@pytest.mark.browser
+def test_figures_and_explanations_download_from_the_page(app_url: str) -> None:
+    with open_page(app_url) as page:
+        page.get_by_role("tab", name=EN["tab_sentiment"]).click()
+        page.fill("#sentiment-input textarea", "I loved this movie")
+        page.click("#sentiment-classify")
+        page.locator("#sentiment-probs .js-plotly-plot").wait_for(state="visible")
+        for fmt, head in (("SVG", b"<svg"), ("PNG", b"\x89PNG")):
+            with page.expect_download() as got:
+                page.locator("#sentiment-probs button", has_text=fmt).click()
+            data = open(got.value.path(), "rb").read()
+            assert data.startswith(head), fmt
+        for label in list(EN[f"method_{m}"] for m in ("attention", "gradient_x_input", "integrated_gradients",
+                                                       "feature_ablation", "lime", "shap", "kernel_shap"))[1:]:
+            page.get_by_label(label, exact=True).uncheck()
+        page.click("#sentiment-attribute")
+        button = page.locator("#summary-attention-json")
+        button.wait_for(state="visible")
+        # Every figure now on the page saves as an SVG that opens.
+        shown = page.evaluate("() => Array.from(document.querySelectorAll('.js-plotly-plot'))"
+                              ".filter(e => e.offsetParent).map(e => e.closest('div.block[id]').id)")
+        assert len(shown) >= 3, shown
+        for elem in shown:
+            with page.expect_download() as got:
+                page.locator(f"#{elem} button", has_text="SVG").click()
+            assert open(got.value.path(), "rb").read().startswith(b"<svg"), elem
+        button.wait_for(state="visible")
+        with page.expect_download() as got:
+            button.click()
+        assert got.value.suggested_filename.endswith(".json")
+        assert b'"method": "attention"' in open(got.value.path(), "rb").read()

@@ -52,6 +52,7 @@ from __future__ import annotations
 import threading
 
 from ... import config, models, text
+from ...cache import ANSWERS
 from ...errors import InputError
 from ..base import Task
 from .attention import QAAttention, attention
@@ -145,9 +146,17 @@ def answer(
     q, c = validate(question, context)
     spec = spec_for(model_key, profile, q)
     profile = profile or config.active_profile()
+    key = ("qa", spec.key, profile, q, c, int(TOP_K.clamp(top_k)), allow_no_answer, repr(sorted(gen_opts.items())))
+    kept = ANSWERS.get(key)
+    if kept is not None:  # the same question on the same context: the first student's answer
+        return kept
     if is_extractive(spec):
-        return _extractive(q, c, spec, profile, int(TOP_K.clamp(top_k)), allow_no_answer, progress)
-    return _generative(q, c, spec, profile, progress, stop, gen_opts)
+        result = _extractive(q, c, spec, profile, int(TOP_K.clamp(top_k)), allow_no_answer, progress)
+    else:
+        result = _generative(q, c, spec, profile, progress, stop, gen_opts)
+    if result.generation is None or result.generation.stop_reason not in ("stopped", "max_time"):
+        ANSWERS.put(key, result)
+    return result
 
 __all__ = [
     "DOC_STRIDE",
