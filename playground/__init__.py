@@ -2,11 +2,11 @@
 
 The package never imports gradio: tasks, explanation methods and models are plain Python, so
 ``from playground import sentiment, sentiment_explain`` works in a notebook or a script.
+(``playground.embeddings`` is the module; its endpoint is ``playground.api.embeddings``.)
 """
 
 from .api import (
     ENDPOINTS,
-    embeddings,
     evaluate,
     generate,
     generate_explain,
@@ -26,6 +26,6 @@ from .api import (
     what_if,
 )
 
-__all__ = ["ENDPOINTS", "embeddings", "evaluate", "generate", "generate_explain", "generate_explain_all", "qa", "qa_explain", "qa_explain_all",
+__all__ = ["ENDPOINTS", "evaluate", "generate", "generate_explain", "generate_explain_all", "qa", "qa_explain", "qa_explain_all",
            "sentiment", "sentiment_explain", "sentiment_explain_all", "summarize", "summarize_explain",
            "summarize_explain_all", "translate", "translate_explain", "translate_explain_all", "what_if"]
