@@ -29,7 +29,7 @@ from .api_common import budgets as _budgets
 from .api_common import documented as _doc
 from .api_common import explained as _explained
 from .api_common import warm_up
-from .api_kit import KIT_ENDPOINTS, embeddings, evaluate, what_if  # noqa: F401 - endpoints of this module
+from .api_kit import KIT_ENDPOINTS, embeddings, evaluate, finetune, what_if  # noqa: F401 - endpoints of this module
 from .explain import METHODS, agreement_of, explain_all, method_list
 from .tasks import generation as _generation
 from .tasks import qa as _qa
@@ -442,7 +442,7 @@ ENDPOINTS: dict[str, Callable[..., dict[str, Any]]] = {
     "qa": qa,
     "qa_explain": qa_explain,
     "qa_explain_all": qa_explain_all,
-    **KIT_ENDPOINTS,  # the classroom kit (playground.api_kit): evaluate, embeddings, what_if
+    **KIT_ENDPOINTS,  # the classroom kit (playground.api_kit): evaluate, embeddings, what_if, finetune
 }
 
 

@@ -121,7 +121,42 @@ def what_if(task: str, text: str, word: str, replacement: str = "", question: st
     return out
 
 
-# The kit's endpoints, listed in playground.api.ENDPOINTS with the tasks' own.
-KIT_ENDPOINTS = {"evaluate": evaluate, "embeddings": embeddings, "what_if": what_if}
+def finetune(source: str = "tweets-en", upload: str = "", upload_name: str = "rows.csv", examples: int = 300,
+             epochs: int = 2, learning_rate: float = 2e-4, layers: str = "top2", start: str = "pretrained",
+             seed: int = 13) -> dict[str, Any]:
+    """Fine-tune the sentiment model's pre-trained encoder on labelled examples; held-out scores before and after.
 
-__all__ = ["KIT_ENDPOINTS", "dataset_rows", "embeddings", "evaluate", "what_if"]
+    Args:
+        source: a bundled labelled set ("tweets-en", "reviews-zh"), or "upload".
+        upload: for "upload", the text of a CSV (text,label) or JSONL file (at most 1 MB).
+        upload_name: the upload's file name (.csv, .tsv or .jsonl).
+        examples: examples drawn (20-1000); a third is held out, never trained on, for the score.
+        epochs: passes over the training examples (1-5).
+        learning_rate: AdamW's learning rate (1e-6 to 1e-2).
+        layers: what trains: "head", "top2", "top4" or "all".
+        start: "pretrained" (the encoder with a new, untrained head) or "shipped" (the app's model).
+        seed: the draw, the order and the new head.
+
+    Returns:
+        ``{"settings", "data", "steps", "loss", "loss_smoothed", "before": {"accuracy", "macro_f1",
+        "confusion", "labels"}, "after": {...}, "rows", "seconds", "examples_per_second", ...}``. The
+        model trained for the call is dropped afterwards: the Fine-tune tab keeps one per visitor.
+    """
+    import uuid
+
+    from . import finetune as _finetune
+
+    settings = _finetune.FineTuneSettings(examples=examples, epochs=epochs, learning_rate=learning_rate, layers=layers,
+                                          start=start, seed=seed)
+    rows = _finetune.rows_from_upload(upload_name, upload.encode("utf-8")) if source == "upload" else None
+    owner = f"api-{uuid.uuid4().hex}"
+    try:
+        return _finetune.train(owner, settings, source, rows).to_dict()
+    finally:
+        _finetune.forget(owner)
+
+
+# The kit's endpoints, listed in playground.api.ENDPOINTS with the tasks' own.
+KIT_ENDPOINTS = {"evaluate": evaluate, "embeddings": embeddings, "what_if": what_if, "finetune": finetune}
+
+__all__ = ["KIT_ENDPOINTS", "dataset_rows", "embeddings", "evaluate", "finetune", "what_if"]

@@ -355,6 +355,8 @@ ZH: dict[str, str] = {
 from . import embeddings as _embeddings  # noqa: E402
 from . import evaluation as _evaluation  # noqa: E402
 from . import figures as _figures  # noqa: E402
+from . import finetune as _finetune  # noqa: E402
+from . import finetune_tab as _finetune_tab  # noqa: E402
 from . import language as _language  # noqa: E402
 from . import qa as _qa  # noqa: E402
 from . import seq2seq as _seq2seq  # noqa: E402
@@ -363,7 +365,8 @@ from . import share as _share  # noqa: E402
 from . import trust as _trust  # noqa: E402
 from . import whatif as _whatif  # noqa: E402
 
-for _extra in (_seq2seq, _qa, _trust, _serving, _language, _figures, _evaluation, _embeddings, _whatif, _share):
+for _extra in (_seq2seq, _qa, _trust, _serving, _language, _figures, _evaluation, _embeddings, _whatif, _share, _finetune,
+               _finetune_tab):
     assert not (set(_extra.EN) & set(EN)), f"{_extra.__name__} redefines {set(_extra.EN) & set(EN)}"
     EN.update(_extra.EN)
     ZH.update(_extra.ZH)

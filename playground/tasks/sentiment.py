@@ -147,6 +147,14 @@ def subject(value: str, profile: str | None = None) -> Subject:
     gradient forward and the attention view."""
     value = text.clean(value)
     loaded, lang = model_for(value, profile)
+    return subject_for(loaded, value, lang)
+
+
+def subject_for(loaded: models.LoadedModel, value: str, lang: str | None = None) -> Subject:
+    """:func:`subject` on a given classifier (a visitor's fine-tuned copy, playground.finetune);
+    ``lang`` is the text's language check (playground.language.check), computed when not given."""
+    if lang is None:
+        lang = language.check(value, loaded.spec.languages)
     labels = loaded.labels
     # The target values are the full-precision output the user sees as the prediction.
     probs = batch_probabilities(loaded, [value], fast=False)[0]

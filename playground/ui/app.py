@@ -15,7 +15,7 @@ import gradio as gr
 from .. import api, config, explain
 from ..config import LIMITS
 from ..tasks import TASKS
-from . import embeddings_tab, evaluation_tab, generation_tab, qa_tab, sentiment_tab, seq2seq_tab, share
+from . import embeddings_tab, evaluation_tab, finetune_tab, generation_tab, qa_tab, sentiment_tab, seq2seq_tab, share
 from .common import CONCURRENCY, EXPLAIN, GENERATE, PREDICT, QUICK, closed, guarded
 from .common import i18n as make_i18n
 from .zerogpu import MAX_SECONDS, explanation_seconds, gpu
@@ -62,7 +62,7 @@ def api_group(name: str) -> str:
     """An endpoint's concurrency group: explanations and evaluations (long jobs), the sentiment
     prediction (batched across users), embeddings (one forward pass), or a generation (the rest:
     summaries, translations, answers, which a generative model writes)."""
-    if "explain" in name or name == "evaluate":
+    if "explain" in name or name in ("evaluate", "finetune"):
         return EXPLAIN
     if name == "embeddings":
         return QUICK
@@ -138,6 +138,8 @@ def build_demo(profile: str | None = None) -> tuple[gr.Blocks, gr.I18n]:
                 embeddings_tab.build(i18n, profile)
             with gr.Tab(i18n("tab_evaluation"), id="evaluation", elem_id="tab-evaluation") as tab_objects["evaluation"]:
                 evaluation_tab.build(i18n, profile, tabs, inputs)
+            with gr.Tab(i18n("tab_finetune"), id="finetune", elem_id="tab-finetune") as tab_objects["finetune"]:
+                finetune_tab.build(i18n, profile)
         with header:
             share.build(i18n, tabs, tab_objects, inputs, demo)
         register_api()

@@ -130,6 +130,9 @@ def closed(request: gr.Request) -> None:
         # The job polls the same object; its flag file goes when the job has seen it.
         threading.Timer(60.0, lambda: signal.flag.unlink(missing_ok=True)).start()
     ADMISSION.forget(key)
+    from .. import finetune
+
+    finetune.forget(key)  # the visitor's fine-tuned model (and training) go with the page
 
 
 def i18n(**fill: object) -> gr.I18n:

@@ -45,7 +45,7 @@ def test_only_the_documented_endpoints_are_public(client: Client) -> None:
         "/sentiment", "/sentiment_explain", "/generate", "/generate_explain",
         "/summarize", "/summarize_explain", "/translate", "/translate_explain", "/qa", "/qa_explain",
         "/sentiment_explain_all", "/generate_explain_all", "/summarize_explain_all", "/translate_explain_all",
-        "/qa_explain_all", "/evaluate", "/embeddings", "/what_if",
+        "/qa_explain_all", "/evaluate", "/embeddings", "/what_if", "/finetune",
     }
     assert not info["unnamed_endpoints"]
 
