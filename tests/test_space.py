@@ -234,6 +234,13 @@ def test_space_sentiment(call) -> None:
     assert every["agreement"]
 
 
+def test_space_finetune_has_its_bundled_examples(call) -> None:
+    # A Space installs requirements.txt only: the Fine-tune tab's default pool must be there.
+    out = call("finetune", source="tweets-en", examples=20, epochs=1, layers="head", seed=1)
+    assert out["steps"] >= 1 and out["data"]["held_out"] > 0
+    assert out["before"] is not None and out["after"] is not None
+
+
 def test_space_generation(call) -> None:
     chat = call("generate", prompt="Hello there", max_new_tokens=4, temperature=0)
     assert chat["model_key"] == "smollm2-360m-instruct" and repo_of("generation") in chat["model"]
