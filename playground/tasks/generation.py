@@ -8,8 +8,7 @@ repetition penalty) reshape it: the "next-token" view reads :class:`NextTokenSte
 over the finished sequence, only when the user opens those views.
 
 Everything is bounded on the server: options are clamped (:func:`options`), prompts are
-validated and capped in tokens, and every generation carries ``max_time`` and a Stop event, so
-nothing can hang a worker. No gradio here: the UI and the API both call these functions.
+validated and capped in tokens, every generation carries ``max_time`` and a Stop event. No gradio.
 """
 
 from __future__ import annotations
@@ -316,12 +315,11 @@ def stream(
         output_scores=True,
         **sampling,
     )
-    # The keys and values of a recent prompt that starts the same way (the few-shot QA examples
-    # and a class's shared context): generate then reads only the rest (playground.prefix_cache).
+    # A recent prompt's keys and values where this one starts the same way (playground.prefix_cache).
     cache_key = (spec.key, id(model), str(loaded.device))
-    past, reused = PREFIXES.lookup(cache_key, prep.input_ids)
-    if past is not None:
-        kwargs["past_key_values"] = past
+    if (found := PREFIXES.lookup(cache_key, prep.input_ids))[0] is not None:
+        kwargs["past_key_values"] = found[0]
+    reused = found[1]
     box: dict[str, Any] = {}
 
     def work() -> None:
