@@ -26,6 +26,7 @@ from .errors import ModelUnavailable, OutOfMemory
 from .gates import ModelGate as ModelGate  # re-exported: models.gate(...) is what the tasks call
 from .gates import eager_attention as eager_attention
 from .gates import gate as gate
+from .tokenizer_threads import thread_safe
 
 log = logging.getLogger(__name__)
 
@@ -39,9 +40,8 @@ class LoadedModel:
     model: Any  # a transformers PreTrainedModel in eval mode
     tokenizer: Any
     device: torch.device
-    # Half-precision autocast for the forward-only passes (forward_autocast): on a GPU always,
-    # on CPUs that do bf16 in hardware (about 2x faster per evaluation there, probabilities
-    # within ~1e-3; bench/explain.py measures both). None: full precision.
+    # Half-precision autocast for forward-only passes (forward_autocast): on a GPU, and on CPUs with
+    # bf16 in hardware (~2x faster there, probabilities within ~1e-3; bench/explain.py). None: fp32.
     autocast: torch.dtype | None = None
 
     def scoring_context(self) -> contextlib.AbstractContextManager:
@@ -354,11 +354,11 @@ def load(spec: config.ModelSpec, progress: ConvertProgress | None = None) -> Loa
         device = choose_device()
         log.info("loading %s (%s) on %s", spec.key, spec.source, device)
         model, tokenizer = _LOADERS[spec.source](spec, device)
-        # Gradients are only ever taken w.r.t. the input embeddings: frozen weights make a
-        # gradient forward keep a third less (a linear layer then keeps no input for a weight
-        # gradient; bench/memory.py).
+        # Gradients are only taken w.r.t. the input embeddings: frozen weights make a gradient
+        # forward keep a third less (no input kept for a weight gradient; bench/memory.py).
         model.requires_grad_(False)
-        loaded = LoadedModel(spec=spec, model=model, tokenizer=tokenizer, device=device, autocast=forward_autocast(device))
+        # Every user shares the tokenizer too: its encode calls are serialized (tokenizer_threads).
+        loaded = LoadedModel(spec, model, thread_safe(tokenizer), device, autocast=forward_autocast(device))
         _cache[spec.key] = loaded
         return loaded
 
