@@ -139,8 +139,9 @@ def finetune(source: str = "tweets-en", upload: str = "", upload_name: str = "ro
 
     Returns:
         ``{"settings", "data", "steps", "loss", "loss_smoothed", "before": {"accuracy", "macro_f1",
-        "confusion", "labels"}, "after": {...}, "rows", "seconds", "examples_per_second", ...}``. The
-        model trained for the call is dropped afterwards: the Fine-tune tab keeps one per visitor.
+        "confusion", "labels"}, "after": {...}, "rows", "sentences": {"labels", "before": {"points",
+        "shares", "separation"}, "after": {...}}, "seconds", "examples_per_second", ...}``. The model
+        trained for the call is dropped afterwards: the Fine-tune tab keeps one per visitor.
     """
     import uuid
 

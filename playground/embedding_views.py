@@ -15,7 +15,7 @@ import numpy as np
 import plotly.graph_objects as go
 
 from .messages import t
-from .views import DIVERGING, POSITIVE, safe
+from .views import DIVERGING, NEGATIVE, POSITIVE, safe
 
 SPACES = ("input", "hidden")
 _LAYOUT = dict(template="plotly_white", font=dict(size=13))
@@ -85,6 +85,33 @@ def points_figure(result: Any, space: str = "hidden", lang: str = "en", title: s
     return fig
 
 
+def sentence_map_figure(smap: dict[str, Any], labels: list[str], texts: list[str], names: dict[str, str],
+                        lang: str = "en", title: str = "") -> go.Figure:
+    """Held-out sentences as points (playground.finetune_states.sentence_map: ``points``,
+    ``shares``, ``separation``), one colour per true label (``names``: label -> shown name;
+    negative orange, positive blue), each point's text on hover; the title gives the labels'
+    separation, the subtitle how much variance the two axes keep."""
+    points = np.asarray(smap.get("points") or [], dtype=float).reshape(-1, 2)
+    shares = list(smap.get("shares") or []) + [0.0, 0.0]
+    colours = {"negative": NEGATIVE, "positive": POSITIVE}
+    fig = go.Figure()
+    for label in sorted(set(labels)):
+        rows = [i for i, lab in enumerate(labels) if lab == label]
+        fig.add_trace(go.Scatter(
+            x=points[rows, 0], y=points[rows, 1], mode="markers", name=safe(names.get(label, label), 40),
+            customdata=[safe(texts[i], 120) for i in rows], hovertemplate="%{customdata}<extra></extra>",
+            marker=dict(size=8, opacity=0.75, color=colours.get(label))))
+    sep = smap.get("separation")
+    head = t("ft_sep_title", lang, title=title, sep=sep) if sep is not None else title
+    fig.update_layout(
+        height=420, legend=dict(orientation="h", y=-0.15),
+        xaxis=dict(title=t("emb_axis", lang, n=1, share=float(shares[0])), zeroline=False),
+        yaxis=dict(title=t("emb_axis", lang, n=2, share=float(shares[1])), zeroline=False),
+        **_layout(head, t("ft_sep_kept", lang, share=float(shares[0] + shares[1]))),
+    )
+    return fig
+
+
 def cosine_figure(result: Any, space: str = "hidden", lang: str = "en", title: str = "") -> go.Figure:
     """The cosine similarity between every pair of words (full vectors, not the projection),
     the words on both axes, coloured from -1 (orange) through 0 to 1 (blue)."""
@@ -139,4 +166,5 @@ def projection_note(result: Any, lang: str = "en") -> str:
     return t("emb_projection_note", lang, input=kept["input"], hidden=kept["hidden"], dims=int(d.get("dims", 0)))
 
 
-__all__ = ["SPACES", "caption", "cosine_figure", "neighbours_figure", "points_figure", "projection_note"]
+__all__ = ["SPACES", "caption", "cosine_figure", "neighbours_figure", "points_figure", "projection_note",
+           "sentence_map_figure"]

@@ -1,12 +1,10 @@
 """Live fine-tuning: watch a pre-trained encoder learn the sentiment task.
 
-A visitor picks a labelled set (a bundled pool, :data:`POOLS`, or an uploaded file through
-:func:`playground.evaluation_data.parse_upload`) and :class:`FineTuneSettings`; a
-:class:`FineTuneJob` copies the app's sentiment classifier (its pre-trained encoder with a fresh
-head, or the shipped model as it is), scores the held-out part, trains with AdamW while it
-reports every step's loss, a time estimate and Stop, scores the held-out part again and keeps
-the model for that visitor only (:mod:`playground.finetune_models`: the pools, the copies, the
-store). No gradio here.
+A visitor picks a labelled set (a bundled pool, :data:`POOLS`, or an uploaded file) and
+:class:`FineTuneSettings`; a :class:`FineTuneJob` copies the app's sentiment classifier (its
+pre-trained encoder with a fresh head, or the shipped model), scores the held-out part, trains
+with AdamW (every step's loss, a time estimate, Stop), scores it again and keeps the model for
+that visitor only (finetune_models: pools, copies, store; finetune_states: before and after).
 """
 
 from __future__ import annotations
@@ -27,6 +25,7 @@ import torch
 
 from . import evaluation, models
 from . import finetune_models as fm
+from . import finetune_states as fs
 from .errors import InputError, PlaygroundError
 from .evaluation_data import LABELS
 from .finetune_models import POOLS, UPLOAD, Row, rows_from_upload
@@ -36,7 +35,6 @@ log = logging.getLogger(__name__)
 
 BATCH_SIZE = 16
 TRAIN_MAX_TOKENS = 128  # the bundled tweets and reviews are shorter; an upload's long texts are cut
-SCORE_BATCH = 32
 # A fresh head (start "pretrained") learns at this many times the encoder layers' rate: held-out
 # accuracy 73.7 % against 71.2 % with one rate (the defaults' draws with seeds 1, 2, 3 and 13).
 HEAD_LR_FACTOR = 10.0
@@ -55,9 +53,8 @@ class FineTuneSettings:
     :data:`HEAD_LR_FACTOR` times that rate); ``layers``: which parameters train
     (:data:`~playground.finetune_models.LAYER_CHOICES`); ``start``: the pre-trained encoder with
     a fresh head, or the shipped classifier; ``seed`` fixes the draw, the order and the fresh
-    head. Out-of-bounds values raise InputError ``ft_bad_*``. The defaults train on 201 tweets
-    twice and score 99 held-out ones twice: 20 s to 2 min with MiniLM-L6 on 2 CPU cores, as
-    busy as they are (bench/finetune.py)."""
+    head. Out-of-bounds values raise InputError ``ft_bad_*``. Defaults: 201 tweets trained twice,
+    99 held out: 20 s to 2 min with MiniLM-L6 on 2 CPU cores (bench/finetune.py)."""
 
     examples: int = 300
     held_out: float = 0.33
@@ -115,11 +112,11 @@ def held_count(n: int, fraction: float) -> int:
 class FineTuneResult:
     """What one training did. ``before`` / ``after``: accuracy and macro-F1 (0-100), the label
     order and the confusion matrix ([gold][predicted]) on the held-out rows, as the Evaluation
-    tab computes them (both None when Stop came during the first scoring; ``after`` is
-    ``before`` when no step ran); ``rows``: each held-out text (its first 300 characters) with
-    its label and the probability of that label before and after. ``estimate_seconds`` is the
-    estimate given after the first step; ``own_bytes`` what the model holds that the app's
-    shared model does not."""
+    tab computes them (None: Stop came during the first scoring; ``after`` is ``before`` when
+    no step ran); ``rows``: each held-out text (first 300 characters), its label and that
+    label's probability before and after; ``sentences``: their sentence vectors before and after
+    in 2-D (finetune_states.sentence_map). ``estimate_seconds``: the estimate given after the
+    first step; ``own_bytes``: what the model and its start hold that the shared one does not."""
 
     settings: dict[str, Any]
     source: str
@@ -140,6 +137,7 @@ class FineTuneResult:
     trainable_parameters: int
     total_parameters: int
     own_bytes: int
+    sentences: dict[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON types; non-finite numbers become None."""
@@ -240,15 +238,6 @@ class FineTuneJob:
             self._done.set()
             models.free_memory()  # the optimizer state and activations
 
-    def _score(self, loaded: models.LoadedModel, texts: list[str], stoppable: bool) -> list[list[float]] | None:
-        out: list[list[float]] = []
-        for i in range(0, len(texts), SCORE_BATCH):
-            if stoppable and self.stop_event.is_set():
-                self._stopped = True
-                return None
-            out += sentiment.batch_probabilities(loaded, texts[i:i + SCORE_BATCH], fast=False).tolist()
-        return out
-
     def _metrics(self, probs: list[list[float]] | None, held: list[Row], labels: list[str]) -> dict[str, Any] | None:
         if probs is None:
             return None
@@ -269,6 +258,7 @@ class FineTuneJob:
         labels = base.labels
         if set(LABELS) - set(labels):
             raise InputError("ft_bad_labels", labels=", ".join(labels))
+        start_model = fs.starting(base, s.start, s.seed)  # what "before" means: the same seed's head
         model, params = fm.build(base, s.layers, s.start, s.seed)
         loaded = fm.wrap(base, model)
         target = {lab: labels.index(lab) for lab in LABELS}
@@ -276,8 +266,8 @@ class FineTuneJob:
 
         st["phase"] = "before"
         t0 = time.perf_counter()
-        model.eval()
-        before = self._score(loaded, held_texts, stoppable=True)
+        before_scored = fs.score(start_model, held_texts, self.stop_event.is_set)
+        before, self._stopped = (None, True) if before_scored is None else (before_scored[0].tolist(), False)
         eval_s = time.perf_counter() - t0
         st["eval_seconds"] = eval_s
         per_epoch = math.ceil(len(train) / BATCH_SIZE)
@@ -293,11 +283,15 @@ class FineTuneJob:
         model.eval()
         st["phase"] = "after"
         t1 = time.perf_counter()
-        after = self._score(loaded, held_texts, stoppable=False) if step else before
+        after_scored = fs.score(loaded, held_texts) if step else before_scored
+        after = None if after_scored is None else after_scored[0].tolist()
         eval_s += time.perf_counter() - t1
         pos = {lab: labels.index(lab) for lab in LABELS}
         rows = [{"text": t[:300], "label": LABELS[y], "p_before": None if before is None else before[i][pos[LABELS[y]]],
                  "p_after": None if after is None else after[i][pos[LABELS[y]]]} for i, (t, y) in enumerate(held)]
+        gold = [LABELS[y] for _, y in held]
+        sentences = None if before_scored is None or after_scored is None else {
+            "labels": gold, "before": fs.sentence_map(before_scored[1], gold), "after": fs.sentence_map(after_scored[1], gold)}
         count = lambda part: {lab: sum(1 for _, y in part if LABELS[y] == lab) for lab in LABELS}  # noqa: E731
         result = FineTuneResult(
             settings=s.to_dict(), source=self.source, model=base.spec.display, language=str(lang.get("code", "")),
@@ -308,12 +302,13 @@ class FineTuneJob:
             seconds={"total": time.perf_counter() - self._started, "train": train_s, "evaluate": eval_s},
             examples_per_second=seen / train_s if train_s else None,
             stopped=self._stopped, trainable_parameters=sum(p.numel() for p in params),
-            total_parameters=sum(p.numel() for p in model.parameters()), own_bytes=fm.own_bytes(model, base.model),
+            total_parameters=sum(p.numel() for p in model.parameters()), sentences=sentences,
+            own_bytes=fm.own_bytes(model, base.model) + fm.own_bytes(start_model.model, base.model),
         )
         with _jobs_lock:  # forget() sets discard under this lock: a visitor who left gets nothing stored
             if not self.discard:
                 fm.STORE.put(fm.FineTuned(owner=self.owner, loaded=loaded, base=base, report=result.to_dict(),
-                                          nbytes=result.own_bytes))
+                                          nbytes=result.own_bytes, start=start_model))
         return result
 
     def _train(self, loaded: models.LoadedModel, params: list[torch.nn.Parameter], train: list[Row],
@@ -425,24 +420,31 @@ def forget(owner: str) -> None:
 
 
 def save(owner: str, folder: str | Path) -> Path:
-    """``owner``'s model written for download (:func:`playground.finetune_models.save`)."""
+    """``owner``'s model written for download (finetune_models.save)."""
     return fm.save(_own(owner), folder)
 
 
-def subject(owner: str, value: str) -> Any:
-    """The Subject of ``value`` on ``owner``'s model, for :func:`playground.explain.explain`."""
-    return fm.subject(_own(owner), value)
+def subject(owner: str, value: str, before: bool = False) -> Any:
+    """The Subject of ``value`` on ``owner``'s model (``before``: as training found it), for
+    :func:`playground.explain.explain`."""
+    return fm.subject(_own(owner), value, before)
 
 
-def predict(owner: str, value: str) -> dict[str, Any]:
+def predict(owner: str, value: str, before: bool = False) -> dict[str, Any]:
     """``owner``'s model's label and probabilities, in :func:`sentiment.predict`'s shape."""
-    return fm.predict(_own(owner), value)
+    return fm.predict(_own(owner), value, before)
+
+
+def analyse(owner: str, value: str) -> dict[str, Any]:  # sentiment.analyse's label and attention
+    return fm.analyse(_own(owner), value)
 
 
 def compare(owner: str, value: str, profile: str | None = None) -> dict[str, Any]:
-    """``{"default": the app's answer, "finetuned": owner's model's answer}`` for ``value``."""
-    return {"default": sentiment.predict(value, profile), "finetuned": predict(owner, value)}
+    """For ``value``: ``{"default": the app's answer, "start": the model as training found it,
+    "finetuned": owner's model}`` (start and default are one model when training started from it)."""
+    return {"default": sentiment.predict(value, profile), "start": predict(owner, value, True),
+            "finetuned": predict(owner, value)}
 
 
-__all__ = ["BATCH_SIZE", "MAX_RUNNING", "POOLS", "FineTuneJob", "FineTuneResult", "FineTuneSettings", "compare",
+__all__ = ["BATCH_SIZE", "MAX_RUNNING", "POOLS", "FineTuneJob", "FineTuneResult", "FineTuneSettings", "analyse", "compare",
            "forget", "get", "predict", "rows_from_upload", "running", "save", "smooth", "start", "subject", "train"]

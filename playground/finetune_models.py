@@ -304,11 +304,12 @@ def split_rows(rows: Sequence[dict[str, Any]], examples: int, held_out: float, s
 _serial = itertools.count(1)
 
 
-def wrap(loaded: models.LoadedModel, model: torch.nn.Module) -> models.LoadedModel:
+def wrap(loaded: models.LoadedModel, model: torch.nn.Module, state: str = "fine-tuned here") -> models.LoadedModel:
     """``model`` as a LoadedModel the tasks' functions accept, under a key of its own: results
-    the app caches by model key (explanations) never mix it up with the shared model."""
+    the app caches by model key (explanations) never mix it up with the shared model. ``state``
+    ends its display name ("fine-tuned here", "before fine-tuning")."""
     spec = dataclasses.replace(loaded.spec, key=f"{loaded.spec.key}~finetuned-{next(_serial)}",
-                               display=f"{loaded.spec.display} · fine-tuned here")
+                               display=f"{loaded.spec.display} · {state}")
     return models.LoadedModel(spec=spec, model=model, tokenizer=loaded.tokenizer, device=loaded.device,
                               autocast=loaded.autocast)
 
@@ -316,14 +317,17 @@ def wrap(loaded: models.LoadedModel, model: torch.nn.Module) -> models.LoadedMod
 @dataclasses.dataclass
 class FineTuned:
     """A visitor's fine-tuned classifier: ``loaded`` (eval mode, frozen) is what the tasks'
-    functions run; ``base`` the shared model it was copied from; ``report`` the training's
-    :meth:`FineTuneResult.to_dict`; ``nbytes`` what it holds of its own."""
+    functions run; ``base`` the shared model it was copied from; ``start`` the model as training
+    found it (playground.finetune_states.starting: the "before" of every comparison; None: the
+    app's model); ``report`` the training's :meth:`FineTuneResult.to_dict`; ``nbytes`` what it
+    and ``start`` hold of their own."""
 
     owner: str
     loaded: models.LoadedModel
     base: models.LoadedModel
     report: dict[str, Any]
     nbytes: int
+    start: models.LoadedModel | None = None
     created: float = dataclasses.field(default_factory=time.time)
 
 
@@ -394,10 +398,16 @@ def save(item: FineTuned, folder: str | Path) -> Path:
     return out
 
 
-def predict(item: FineTuned, value: str) -> dict[str, Any]:
-    """The fine-tuned model's answer in :func:`playground.tasks.sentiment.predict`'s shape."""
+def model_of(item: FineTuned, before: bool = False) -> models.LoadedModel:
+    """The fine-tuned model, or with ``before`` the model as training found it."""
+    return (item.start or item.base) if before else item.loaded
+
+
+def predict(item: FineTuned, value: str, before: bool = False) -> dict[str, Any]:
+    """The fine-tuned model's answer (``before``: the starting model's) in
+    :func:`playground.tasks.sentiment.predict`'s shape."""
     value = text.clean(value)
-    loaded = item.loaded
+    loaded = model_of(item, before)
     probs = sentiment.batch_probabilities(loaded, [value], fast=False)[0]
     labels = loaded.labels
     return {"label": labels[int(np.argmax(probs))], "scores": {lab: float(p) for lab, p in zip(labels, probs)},
@@ -405,16 +415,22 @@ def predict(item: FineTuned, value: str) -> dict[str, Any]:
             "language": language.check(value, loaded.spec.languages)}
 
 
-def subject(item: FineTuned, value: str) -> Subject:
-    """The Subject of ``value`` on the fine-tuned model, built as
-    :func:`playground.tasks.sentiment.subject` builds it on the shared one (same words, targets,
-    scorer, gradients and attention), so every explanation method runs on it unchanged."""
+def subject(item: FineTuned, value: str, before: bool = False) -> Subject:
+    """The Subject of ``value`` on the fine-tuned model (``before``: the starting model), built
+    as :func:`playground.tasks.sentiment.subject` builds it on the shared one (same words,
+    targets, scorer, gradients and attention), so every explanation method runs on it unchanged."""
     value = text.clean(value)
-    subj = sentiment.subject_for(item.loaded, value, language.check(value, item.loaded.spec.languages))
-    subj.notes["finetuned"] = True
+    loaded = model_of(item, before)
+    subj = sentiment.subject_for(loaded, value, language.check(value, loaded.spec.languages))
+    subj.notes["finetuned"] = not before
     return subj
 
 
+def analyse(item: FineTuned, value: str) -> dict[str, Any]:
+    """:func:`playground.tasks.sentiment.analyse` (prediction and attention) on the fine-tuned model."""
+    return sentiment.analyse_on(item.loaded, text.clean(value))
+
+
 __all__ = ["LAYER_CHOICES", "MAX_BYTES", "MAX_MODELS", "POOLS", "STARTS", "STORE", "FineTuned", "Pool", "Store", "build",
-           "draw_pool", "head_names", "own_bytes", "predict", "rows_from_upload", "save", "split_rows", "subject",
+           "analyse", "draw_pool", "head_names", "model_of", "own_bytes", "predict", "rows_from_upload", "save", "split_rows", "subject",
            "trainable_names", "wrap"]

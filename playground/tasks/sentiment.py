@@ -196,7 +196,18 @@ def analyse(value: str, profile: str | None = None) -> dict[str, Any]:
     loaded, lang = model_for(value, profile)
     run = batching.batcher((loaded.spec.key, "analyse"), lambda values: _eager_batch(loaded, values),
                            LIMITS.predict_batch)
-    probs, att, ids = run(value)
+    return _analysed(loaded, value, lang, *run(value))
+
+
+def analyse_on(loaded: models.LoadedModel, value: str) -> dict[str, Any]:
+    """:func:`analyse` on a given classifier (a visitor's own, playground.finetune): one user's
+    model, so no batcher (which would also keep the model alive)."""
+    lang = language.check(value, loaded.spec.languages)
+    return _analysed(loaded, value, lang, *_eager_batch(loaded, [value])[0])
+
+
+def _analysed(loaded: models.LoadedModel, value: str, lang: dict[str, Any], probs: np.ndarray, att: np.ndarray,
+              ids: list[int]) -> dict[str, Any]:
     n = att.shape[-1]
     words, word_att = word_attention(loaded, value, ids, att)
     return {

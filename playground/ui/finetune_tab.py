@@ -13,15 +13,15 @@ from typing import Any
 import gradio as gr
 import plotly.graph_objects as go
 
-from .. import finetune, views
+from .. import embedding_views, finetune, views
 from ..errors import InputError
 from ..explain import METHODS, explain
 from ..finetune_models import LAYER_CHOICES, POOLS, STARTS, UPLOAD
 from ..messages import t
-from ..tasks import sentiment
 from . import export, panels
 from .common import EXPLAIN, QUICK, admit, group, guarded, release, request_language, session_of, stop_event
 from .evaluation_tab import confusion_figure
+from .sentiment_tab import label_text
 from .zerogpu import MAX_SECONDS, gpu
 
 POLL_S = 0.5
@@ -56,6 +56,17 @@ def _keys() -> set[str]:
     from ..messages import EN
 
     return set(EN)
+
+
+def sentence_maps(report: dict[str, Any], lang: str) -> list[Any]:
+    """The held-out sentences before and after (figures), or nothing when Stop came first."""
+    maps = report.get("sentences")
+    if not maps:
+        return [None, None]
+    texts = [r["text"] for r in report["rows"]]
+    names = {lab: label_text(lab, lang) for lab in set(maps["labels"])}
+    return [embedding_views.sentence_map_figure(maps[k], maps["labels"], texts, names, lang, t(f"ftab_sent_{k}", lang))
+            for k in ("before", "after")]
 
 
 def report_text(report: dict[str, Any], lang: str) -> str:
@@ -101,6 +112,10 @@ def build(i18n: gr.I18n, profile: str) -> None:
     with gr.Row():
         before_cm = export.plot(label=i18n("ftab_before"), elem_id="ft-before")
         after_cm = export.plot(label=i18n("ftab_after"), elem_id="ft-after")
+    gr.Markdown(i18n("ftab_sentences_help"))
+    with gr.Row():
+        map_before = export.plot(label=i18n("ftab_sent_before"), elem_id="ft-sentences-before")
+        map_after = export.plot(label=i18n("ftab_sent_after"), elem_id="ft-sentences-after")
     download = gr.DownloadButton(i18n("ftab_download"), visible=False, elem_id="ft-download")
 
     gr.Markdown(i18n("ftab_compare_help"))
@@ -111,7 +126,7 @@ def build(i18n: gr.I18n, profile: str) -> None:
         compare_btn = gr.Button(i18n("ftab_compare"), elem_id="ft-compare", scale=1)
     compare_line = gr.Markdown(elem_id="ft-compare-summary")
     with gr.Row():
-        bars_before = export.plot(label=i18n("ftab_app_model"), elem_id="ft-bars-before")
+        bars_before = export.plot(label=i18n("ftab_start_model"), elem_id="ft-bars-before")
         bars_after = export.plot(label=i18n("ft_your_model"), elem_id="ft-bars-after")
 
     @guarded
@@ -144,7 +159,7 @@ def build(i18n: gr.I18n, profile: str) -> None:
                 if snap["total"]:
                     progress(snap["step"] / snap["total"], desc=_status(snap, lang))
                 yield (_status(snap, lang), loss_figure(snap["loss"], snap["loss_smoothed"], lang) if snap["loss"] else None,
-                       gr.update(), gr.update(), gr.update(), gr.update())
+                       *[gr.update()] * 6)
                 time.sleep(POLL_S)
             report = job.wait(30).to_dict()  # a failed job re-raises its error here: the user reads it
             folder = Path(tempfile.mkdtemp(prefix="finetuned-"))
@@ -155,8 +170,8 @@ def build(i18n: gr.I18n, profile: str) -> None:
                     if f.is_file():
                         z.write(f, f.relative_to(saved))
             cm = [confusion_figure(report[k], lang) if report.get(k) else None for k in ("before", "after")]
-            yield ("", loss_figure(report["loss"], report["loss_smoothed"], lang),
-                   report_text(report, lang), cm[0], cm[1], gr.update(value=str(archive), visible=True))
+            yield ("", loss_figure(report["loss"], report["loss_smoothed"], lang), report_text(report, lang), cm[0], cm[1],
+                   *sentence_maps(report, lang), gr.update(value=str(archive), visible=True))
         finally:
             release(request)
 
@@ -164,7 +179,7 @@ def build(i18n: gr.I18n, profile: str) -> None:
     train_gpu = gpu(train, EXPLAIN, lambda *a, **k: MAX_SECONDS)
     train_btn.click(admit, None, None, **admitted).success(
         train_gpu, [source, upload, start, layers, examples, epochs, lr, seed],
-        [status, curve, result, before_cm, after_cm, download], **group(EXPLAIN))
+        [status, curve, result, before_cm, after_cm, map_before, map_after, download], **group(EXPLAIN))
 
     def stop_h(request: gr.Request) -> None:
         stop_event(request).set()
@@ -176,15 +191,15 @@ def build(i18n: gr.I18n, profile: str) -> None:
         lang = request_language((request,), {})
         owner = session_of(request)
         mine = finetune.subject(owner, value)  # first: no model yet is the message to show
-        base = sentiment.subject(value, profile)
+        start = finetune.subject(owner, value, before=True)  # the model as training found it
         target = mine.targets[mine.default_target].label
-        before = explain(base, name, {}, target=target).to_dict()
+        before = explain(start, name, {}, target=target).to_dict()
         after = explain(mine, name, {}, target=target).to_dict()
-        pair = finetune.compare(owner, value, profile)
-        named = {k: t(f"label_{v['label']}", lang) if f"label_{v['label']}" in _keys() else v["label"] for k, v in pair.items()}
-        line = t("ftab_compare_line", lang, before=named["default"], after=named["finetuned"],
-                 target=t(f"label_{target}", lang) if f"label_{target}" in _keys() else target)
-        return (line, views.attribution_figure(before, title=t("ftab_app_model", lang)),
+        said = finetune.compare(owner, value, profile)
+        named = {k: label_text(v["label"], lang) for k, v in said.items()}
+        line = t("ftab_compare_line", lang, before=named["start"], after=named["finetuned"], app=named["default"],
+                 target=label_text(target, lang))
+        return (line, views.attribution_figure(before, title=t("ftab_start_model", lang)),
                 views.attribution_figure(after, title=t("ft_your_model", lang)))
 
     compare_btn.click(gpu(compare, QUICK), [text, method], [compare_line, bars_before, bars_after], **group(QUICK))

@@ -32,12 +32,13 @@ from ..explain import (
 from ..messages import EN, t
 from ..tasks import TASKS
 from . import export
-from .common import EXPLAIN, admit, group, guarded, release, request_language, stop_event
+from .common import EXPLAIN, admit, group, guarded, release, request_language, session_of, stop_event
 from .zerogpu import explanation_seconds, gpu
 
 DEFAULT = "default"  # the target value meaning "the task's default target"
 ESTIMATE_NOTICE_S = 5.0  # jobs expected to take longer show their estimate first
 ALL = "all"
+SESSION = "session"  # in the values subject_of gets: the browser session (whose fine-tuned model)
 
 
 def default_method(task: str) -> str:
@@ -340,8 +341,8 @@ def wire(c: Controls, views_: dict[str, ResultView], subject_of: Callable[[dict[
          extra_outputs: Sequence[gr.components.Component] = ()) -> Callable[[Any], Any]:
     """Connect the controls to the views. ``views_`` maps a method to its view (several: the
     Sentiment tab's one panel per method) or has the one key "" (one view, whichever method).
-    ``subject_of(values, lang)`` builds the Subject from the values of ``sources`` (raise a
-    PlaygroundError to say what is missing); ``extra(expl, lang)`` gives values for
+    ``subject_of(values, lang)`` builds the Subject from the values of ``sources`` and
+    ``values[SESSION]`` (raise a PlaygroundError to say what is missing); ``extra(expl, lang)`` gives values for
     ``extra_outputs`` (the translation's alignment); ``trust_panel`` shows how far to trust the
     methods run on the input. Returns ``then(event)``, which runs the same explanation after
     another event succeeds (the Sentiment tab's "explain with all methods")."""
@@ -376,7 +377,7 @@ def wire(c: Controls, views_: dict[str, ResultView], subject_of: Callable[[dict[
         if not names:
             raise InputError("no_method_chosen")
         options = {name: data[comp] for name, comp in c.options.items()}
-        subject = subject_of(data, lang)
+        subject = subject_of({**data, SESSION: session_of(request)}, lang)
         labels = {x.label for x in subject.targets}
         target = data[c.target] if data[c.target] in labels | {ALL} else None  # None: the default
         units = data[c.units] or UNIT_CHOICES[0]
@@ -445,6 +446,5 @@ def wire(c: Controls, views_: dict[str, ResultView], subject_of: Callable[[dict[
     return then
 
 
-__all__ = ["ALL", "DEFAULT", "Controls", "ResultView", "TrustView", "controls", "default_method", "render",
-           "render_row", "render_trust", "result_view", "summary_line", "target_choices", "target_name", "trust_view",
-           "wire"]
+__all__ = ["ALL", "DEFAULT", "SESSION", "Controls", "ResultView", "TrustView", "controls", "default_method", "render",
+           "render_row", "render_trust", "result_view", "summary_line", "target_choices", "target_name", "trust_view", "wire"]

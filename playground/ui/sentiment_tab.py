@@ -7,14 +7,25 @@ from typing import Any
 
 import gradio as gr
 
-from .. import config, models, views
+from .. import config, finetune, models, views
 from ..config import LIMITS
 from ..errors import PlaygroundError
 from ..explain import METHODS
 from ..messages import EN, t
 from ..tasks import sentiment as task
 from . import export, panels, whatif_panel
-from .common import PREDICT, attention_choices, fit_input, group, guarded, language_note, log, redraw_attention, request_language
+from .common import (
+    PREDICT,
+    attention_choices,
+    fit_input,
+    group,
+    guarded,
+    language_note,
+    log,
+    redraw_attention,
+    request_language,
+    session_of,
+)
 from .zerogpu import gpu
 
 EXAMPLES = [
@@ -26,6 +37,9 @@ EXAMPLES = [
     "这家餐厅的菜很好吃，服务也很周到，下次还会再来。",
     "这部电影太无聊了，剧情拖沓，浪费了两个小时。",
 ]
+
+
+APP, MINE = "app", "mine"  # the model choice: the app's shared model, or this visitor's fine-tuned one
 
 
 def label_text(label: str, lang: str) -> str:
@@ -50,6 +64,9 @@ def build(i18n: gr.I18n, profile: str) -> dict[str, Any]:
         # Shows the model that answered the last text (Chinese may be routed to another one).
         model_box = gr.Textbox(value=spec.display if spec else "", label=i18n("model_label"), interactive=False, scale=4)
         gr.Textbox(value=profile, label=i18n("profile_label"), interactive=False, scale=1)
+        # A visitor's own model from the Fine-tune tab, for this browser session only.
+        which = gr.Radio([(i18n("sent_model_app"), APP), (i18n("sent_model_mine"), MINE)], value=APP,
+                         label=i18n("sent_model_choice"), elem_id="sentiment-which", scale=3)
     problem = model_problem(profile)
     if problem:
         gr.Markdown(problem, elem_classes=["pg-warning"])
@@ -103,10 +120,10 @@ def build(i18n: gr.I18n, profile: str) -> dict[str, Any]:
     # ---- handlers: call playground.*, turn results into component values -------------------
 
     @guarded
-    def classify(value: str, request: gr.Request) -> tuple:
+    def classify(value: str, chosen: str, request: gr.Request) -> tuple:
         lang = request_language((request,), {})
         value, cut = fit_input(value, LIMITS.max_chars, lang)
-        out = task.analyse(value, profile)
+        out = finetune.analyse(session_of(request), value) if chosen == MINE else task.analyse(value, profile)
         top = max(out["scores"], key=out["scores"].get)
         lines = [cut + language_note(out["language"], out["model"], lang)
                  + t("result_line", lang, label=label_text(top, lang), p=out["scores"][top], model=out["model"])]
@@ -129,16 +146,17 @@ def build(i18n: gr.I18n, profile: str) -> dict[str, Any]:
         )
 
     def subject_of(data: dict, lang: str) -> Any:
-        return task.subject(fit_input(data[text], LIMITS.max_chars, lang)[0], profile)
+        value = fit_input(data[text], LIMITS.max_chars, lang)[0]
+        return finetune.subject(data[panels.SESSION], value) if data[which] == MINE else task.subject(value, profile)
 
-    explain_after = panels.wire(controls, result_views, subject_of, [text], trust_panel=trust_panel)
-    whatif_panel.build(i18n, subject_of, [text], "sentiment")
+    explain_after = panels.wire(controls, result_views, subject_of, [text, which], trust_panel=trust_panel)
+    whatif_panel.build(i18n, subject_of, [text, which], "sentiment")
     classify_outputs = [summary, probs, att_state, layer, head, att_plot, controls.target, model_box]
     classify_gpu = gpu(classify, PREDICT)
-    classify_btn.click(classify_gpu, text, classify_outputs, **group(PREDICT))
-    text.submit(classify_gpu, text, classify_outputs, **group(PREDICT))
+    classify_btn.click(classify_gpu, [text, which], classify_outputs, **group(PREDICT))
+    text.submit(classify_gpu, [text, which], classify_outputs, **group(PREDICT))
     for control in (mode, layer, head):
         control.change(redraw_attention, [att_state, mode, layer, head], att_plot, api_visibility="private", queue=False)
     explain_after(explain_all_btn.click(lambda: list(METHODS), None, controls.method, api_visibility="private",
-                                        queue=False).then(classify_gpu, text, classify_outputs, **group(PREDICT)))
+                                        queue=False).then(classify_gpu, [text, which], classify_outputs, **group(PREDICT)))
     return {"text": text}

@@ -15,7 +15,8 @@ import gradio as gr
 from .. import whatif
 from ..errors import InputError
 from ..messages import t
-from .common import QUICK, group, guarded, request_language
+from .common import QUICK, group, guarded, request_language, session_of
+from .panels import SESSION
 from .zerogpu import gpu
 
 _MD = re.compile(r"([\\`*_{}\[\]()#+\-!|~>])")
@@ -84,7 +85,7 @@ def build(i18n: gr.I18n, subject_of: Callable[[dict, str], Any], sources: Sequen
     @guarded
     def pair(data: dict, request: gr.Request) -> tuple:
         lang = request_language((request,), {})
-        subject = subject_of(data, lang)
+        subject = subject_of({**data, SESSION: session_of(request)}, lang)
         choices = [(f"{u.text}" if [v.text for v in subject.units].count(u.text) == 1 else f"{u.text} ({i + 1})", i)
                    for i, u in enumerate(subject.units)]
         chosen = data[word]
