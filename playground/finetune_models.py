@@ -151,6 +151,8 @@ def build(loaded: models.LoadedModel, layers: str, start: str, seed: int) -> tup
         module._forward_hooks.clear()
         module._forward_pre_hooks.clear()
         module._backward_hooks.clear()
+        # transformers' own hooks that record attentions went too: let it install them again.
+        module.__dict__.pop("_output_capturing_hooks_installed", None)
     clone.set_attn_implementation("sdpa")  # copied mid-heatmap it would say eager
     state = dict(clone.named_parameters())
     with torch.no_grad():

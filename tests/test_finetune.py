@@ -234,6 +234,16 @@ def test_the_finetuned_model_is_explained_by_the_apps_methods(alice: str, small:
     assert np.isfinite(explain(start, "integrated_gradients", small, metrics=False).matrix).all()
 
 
+def test_a_copy_made_after_the_app_drew_attention_draws_attention_too() -> None:
+    """The app's model records attention through hooks transformers installs on its first
+    heatmap; a visitor's copy made after that (hooks cleared) gets its own and draws one too."""
+    shared = sentiment.analyse("good movie")  # installs them on the shared model
+    finetune.train("owner-h", fast(epochs=1), rows=ROWS)
+    mine = finetune.analyse("owner-h", "good movie")
+    assert mine["words"] == shared["words"] and mine["attentions"].shape == shared["attentions"].shape
+    assert np.isfinite(mine["attentions"]).all() and not np.allclose(mine["attentions"], shared["attentions"])
+
+
 @pytest.mark.parametrize("start", ["pretrained", "shipped"])
 def test_before_is_the_model_training_started_from(start: str) -> None:
     """"Before" answers as the model did before its first step: the held-out probabilities the

@@ -127,7 +127,7 @@ def build(i18n: gr.I18n, profile: str) -> None:
     compare_line = gr.Markdown(elem_id="ft-compare-summary")
     with gr.Row():
         bars_before = export.plot(label=i18n("ftab_start_model"), elem_id="ft-bars-before")
-        bars_after = export.plot(label=i18n("ft_your_model"), elem_id="ft-bars-after")
+        bars_after = export.plot(label=i18n("ftab_after"), elem_id="ft-bars-after")
 
     @guarded
     def train(src: str, path: str | None, st: str, lay: str, n: Any, ep: Any, rate: Any, sd: Any,
@@ -200,7 +200,7 @@ def build(i18n: gr.I18n, profile: str) -> None:
         line = t("ftab_compare_line", lang, before=named["start"], after=named["finetuned"], app=named["default"],
                  target=label_text(target, lang))
         return (line, views.attribution_figure(before, title=t("ftab_start_model", lang)),
-                views.attribution_figure(after, title=t("ft_your_model", lang)))
+                views.attribution_figure(after, title=t("ftab_after", lang)))
 
     compare_btn.click(gpu(compare, QUICK), [text, method], [compare_line, bars_before, bars_after], **group(QUICK))
 
