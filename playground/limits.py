@@ -26,6 +26,12 @@ class Limits:
     predict_batch: int = 16  # texts per batched prediction forward
     quick_concurrency: int = 2
     generate_concurrency: int = 1
+    # Short generations (the /generate and /qa endpoints, the QA tab's answer): that many at once,
+    # since concurrent greedy ones on one model share one batched generate (playground.
+    # batched_generate); summaries and translations stay in the generate group, so they never
+    # hold these slots.
+    answer_concurrency: int = 8
+    generate_batch: int = 8  # greedy generations per batched generate
     explain_concurrency: int = 1
     long_jobs_per_session: int = 2  # explanations one browser session may have waiting or running
     long_jobs_waiting: int = 120  # explanations the whole app keeps waiting before it says "busy"

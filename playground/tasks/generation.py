@@ -413,11 +413,11 @@ def generate(
     max_prompt_tokens: int = MAX_PROMPT_TOKENS,
     **opts: object,
 ) -> GenerationResult:
-    """:func:`stream` run to the end: the finished result."""
-    for update in stream(prompt, model_key, profile, stop, progress, stop_strings, max_chars, max_prompt_tokens, **opts):
-        if update.done and update.result is not None:
-            return update.result
-    raise RuntimeError("generation ended without a result")  # unreachable: stream always ends with one
+    """:func:`stream` run to the end: the finished result. Concurrent greedy short ones on one
+    model share one batched generate (:mod:`playground.batched_generate`)."""
+    from ..batched_generate import generate as batched  # here: that module imports this one
+
+    return batched(prompt, model_key, profile, stop, progress, stop_strings, max_chars, max_prompt_tokens, **opts)
 
 
 def _loaded_for(result: GenerationResult, loaded: models.LoadedModel | None) -> models.LoadedModel:

@@ -16,7 +16,7 @@ from .. import api, config, explain
 from ..config import LIMITS
 from ..tasks import TASKS
 from . import embeddings_tab, evaluation_tab, finetune_tab, generation_tab, qa_tab, sentiment_tab, seq2seq_tab, share
-from .common import CONCURRENCY, EXPLAIN, GENERATE, PREDICT, QUICK, closed, guarded
+from .common import ANSWER, CONCURRENCY, EXPLAIN, GENERATE, PREDICT, QUICK, closed, guarded
 from .common import i18n as make_i18n
 from .zerogpu import MAX_SECONDS, explanation_seconds, gpu
 
@@ -60,12 +60,15 @@ def endpoint(fn: Callable[..., Any]) -> Callable[..., Any]:
 
 def api_group(name: str) -> str:
     """An endpoint's concurrency group: explanations and evaluations (long jobs), the sentiment
-    prediction (batched across users), embeddings (one forward pass), or a generation (the rest:
-    summaries, translations, answers, which a generative model writes)."""
+    prediction (batched across users), embeddings (one forward pass), a short generation
+    (answers and /generate: concurrent greedy ones are batched across users), or a long one
+    (the rest: summaries, translations, which a generative model writes)."""
     if "explain" in name or name in ("evaluate", "finetune"):
         return EXPLAIN
     if name == "embeddings":
         return QUICK
+    if name in ("generate", "qa"):
+        return ANSWER
     return PREDICT if name == "sentiment" else GENERATE
 
 

@@ -27,12 +27,16 @@ log = logging.getLogger("playground.ui")
 
 # Concurrency groups: cheap work never waits behind an explanation. Sentiment predictions run
 # in PREDICT, many at once, since concurrent ones share one batched forward (playground.
-# batching); attention views and other one-pass work in QUICK; generations (summaries,
-# translations, generative answers) in GENERATE; explanations in EXPLAIN. Each group has its own
-# limit (config.LIMITS), so a long Integrated Gradients run holds only the EXPLAIN slot.
-PREDICT, QUICK, GENERATE, EXPLAIN = "predict", "quick", "generate", "explain"
+# batching); attention views and other one-pass work in QUICK; short generations (answers, the
+# /generate endpoint) in ANSWER, many at once, since concurrent greedy ones on one model share one
+# batched generate (playground.batched_generate); the long ones (summaries, translations, the
+# Generation tab's stream) in GENERATE, so a summary never holds a short answer's slot;
+# explanations in EXPLAIN. Each group has its own limit (config.LIMITS), so a long Integrated
+# Gradients run holds only the EXPLAIN slot.
+PREDICT, QUICK, ANSWER, GENERATE, EXPLAIN = "predict", "quick", "answer", "generate", "explain"
 CONCURRENCY = {PREDICT: LIMITS.predict_concurrency, QUICK: LIMITS.quick_concurrency,
-               GENERATE: LIMITS.generate_concurrency, EXPLAIN: LIMITS.explain_concurrency}
+               ANSWER: LIMITS.answer_concurrency, GENERATE: LIMITS.generate_concurrency,
+               EXPLAIN: LIMITS.explain_concurrency}
 
 
 def fit_input(value: Any, limit: int, lang: str) -> tuple[Any, str]:

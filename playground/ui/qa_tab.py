@@ -16,7 +16,7 @@ from ..messages import t
 from ..tasks import qa
 from . import export, panels, whatif_panel
 from .common import (
-    GENERATE,
+    ANSWER,
     QUICK,
     attention_choices,
     conversion_progress,
@@ -248,11 +248,11 @@ def build(i18n: gr.I18n, profile: str) -> dict[str, Any]:
                controls.target, *view.outputs, *trust_panel.outputs]
     attention_io = ([result_state, att_mode], [att_state, att_layer, att_head, att_note, att_plot])
     # The attention view costs one forward: it comes with every answer. (A generative model's
-    # answer is a generation: GENERATE for both kinds.)
-    answer_gpu, attention_gpu = gpu(answer_h, GENERATE), gpu(attention_h, QUICK)
-    go_btn.click(answer_gpu, inputs, outputs, **group(GENERATE)).success(attention_gpu, *attention_io, **group(QUICK))
-    question.submit(answer_gpu, inputs, outputs, **group(GENERATE)).success(attention_gpu, *attention_io,
-                                                                            **group(QUICK))
+    # answer is a short generation, batched with other users' answers: ANSWER for both kinds.)
+    answer_gpu, attention_gpu = gpu(answer_h, ANSWER), gpu(attention_h, QUICK)
+    go_btn.click(answer_gpu, inputs, outputs, **group(ANSWER)).success(attention_gpu, *attention_io, **group(QUICK))
+    question.submit(answer_gpu, inputs, outputs, **group(ANSWER)).success(attention_gpu, *attention_io,
+                                                                          **group(QUICK))
     for control in (att_mode, att_layer, att_head):
         control.change(_attention_figure, [att_state, att_mode, att_layer, att_head], att_plot, queue=False,
                        api_visibility="private")
