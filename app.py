@@ -20,13 +20,20 @@ def with_intel_openmp(argv: list[str] | None = None) -> None:
     handlers, the generation thread). Measured on 2 cores: a decode-sized matmul 4.4x slower on a
     worker thread, SmolLM2's 50-token generation 1.92 s on the main thread and 3.98 s on a
     worker; with Intel's runtime preloaded (it takes over the GOMP calls), 1.95 s and 2.01 s
-    (pytorch/pytorch#90760). Must run before torch is imported, hence a fresh process."""
+    (pytorch/pytorch#90760). Must run before torch is imported, hence a fresh process.
+
+    Its threads sleep as soon as a parallel region ends (``KMP_BLOCKTIME=0`` unless set): by
+    default they spin for 200 ms, which takes the cores from every other request running at
+    the same time. On the 2-core EPYC a 27 ms sentiment prediction took 187 ms (median) beside
+    a running generation, 41 ms with threads that sleep; alone, a generation or an
+    explanation runs about as fast either way (``python bench/priority.py``)."""
     lib = os.path.join(sys.prefix, "lib", "libiomp5.so")
     preloaded = os.environ.get("LD_PRELOAD", "")
     if (not sys.platform.startswith("linux") or os.environ.get(INTEL_OPENMP_ENV, "1") == "0" or not os.path.exists(lib)
             or lib in preloaded.split(":") or "torch" in sys.modules):
         return
-    env = {**os.environ, "LD_PRELOAD": ":".join(p for p in (lib, preloaded) if p), INTEL_OPENMP_ENV: "0"}  # once
+    env = {"KMP_BLOCKTIME": "0", **os.environ, "LD_PRELOAD": ":".join(p for p in (lib, preloaded) if p),
+           INTEL_OPENMP_ENV: "0"}  # once
     sys.stdout.flush()
     sys.stderr.flush()
     os.execve(sys.executable, [sys.executable, *(sys.argv if argv is None else argv)], env)

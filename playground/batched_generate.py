@@ -38,7 +38,7 @@ from typing import Any
 
 import torch
 
-from . import batching, config, language, models, text
+from . import batching, config, language, models, priority, text
 from .config import LIMITS
 from .prefix_cache import PREFIXES
 from .tasks import generation as gen
@@ -187,6 +187,7 @@ def _stops(tokenizer: Any, rows: Sequence[Row], start: int, eos: list[int]) -> A
 
         def __call__(self, input_ids: torch.LongTensor, scores: Any, **kwargs: Any) -> torch.BoolTensor:
             n = input_ids.shape[1] - start
+            priority.give_way()  # after each decoded token: a prediction running now goes first
             for i, r in enumerate(rows):
                 if self.length[i] is not None:
                     continue

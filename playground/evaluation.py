@@ -28,7 +28,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from . import config, metrics, models
+from . import config, metrics, models, priority
 from . import text as text_mod
 from .config import LIMITS
 from .errors import InputError, OutOfMemory, PlaygroundError
@@ -210,6 +210,7 @@ def _run_sentiment(run: _Run, model_key: str | None) -> None:
         for start in range(0, len(items), LIMITS.predict_batch):
             if run.stopping():
                 return
+            priority.give_way()  # a prediction running now has the cores first
             chunk = items[start:start + LIMITS.predict_batch]
             t0 = time.perf_counter()
             probs = sentiment.batch_probabilities(loaded, [v for _, v in chunk], fast=False)

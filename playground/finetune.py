@@ -3,9 +3,8 @@
 A visitor picks a labelled set (a bundled pool, :data:`POOLS`, or an uploaded file) and
 :class:`FineTuneSettings`; a :class:`FineTuneJob` copies the app's sentiment classifier (its
 pre-trained encoder with a fresh head, or the shipped model), scores the held-out part, trains
-with AdamW (every step's loss, a time estimate, Stop), scores it again and keeps the model for
-that visitor only (finetune_models: pools, copies, store; finetune_states: before and after).
-"""
+with AdamW (every step's loss, a time estimate, Stop; each step gives way to a running prediction),
+scores it again and keeps the model for that visitor only (finetune_models, finetune_states)."""
 
 from __future__ import annotations
 
@@ -23,7 +22,7 @@ from typing import Any
 
 import torch
 
-from . import evaluation, models
+from . import evaluation, models, priority
 from . import finetune_models as fm
 from . import finetune_states as fs
 from .errors import InputError, PlaygroundError
@@ -340,6 +339,7 @@ class FineTuneJob:
                     if self.stop_event.is_set():
                         self._stopped = True
                         return losses, time.perf_counter() - started, step, seen
+                    priority.give_way()
                     batch = order[i:i + BATCH_SIZE]
                     t0 = time.perf_counter()
                     enc = tok([t for t, _ in batch], truncation=True, max_length=TRAIN_MAX_TOKENS, padding=True,

@@ -26,6 +26,7 @@ from typing import Any
 
 import numpy as np
 
+from .. import priority
 from ..errors import PlaygroundError
 from ..memory import RowCache
 from ..scoring import ScoreStats
@@ -143,6 +144,7 @@ class MaskScorer:
             for i in range(0, len(todo_keys), self.batch_size):
                 if self.stop is not None and self.stop.is_set():
                     raise Stopped()
+                priority.give_way()  # a prediction running now has the cores first
                 chunk = todo_keys[i : i + self.batch_size]
                 t0 = time.perf_counter()
                 out = np.asarray(self.batch_fn(np.stack([rows[k] for k in chunk])), dtype=np.float64)

@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from .. import priority
 from .base import GradientView, Stopped
 
 # What one gradient forward (rows x tokens, every layer's activations kept for the backward) may
@@ -177,6 +178,7 @@ def integrate(view: GradientView, targets: list[int], alphas: list[float], weigh
     for start in range(0, len(alphas), chunk):
         if stop is not None and stop.is_set():
             raise Stopped()
+        priority.give_way()  # a prediction running now has the cores first
         a = torch.tensor(alphas[start : start + chunk], dtype=x.dtype, device=x.device).view(-1, 1, 1)
         w = torch.tensor(weights[start : start + chunk], dtype=torch.float32, device=x.device).view(-1, 1, 1)
         points = (b.unsqueeze(0) + a * diff.unsqueeze(0)).detach().requires_grad_(True)

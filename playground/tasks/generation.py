@@ -2,13 +2,11 @@
 
 One call to :func:`stream` runs ``model.generate`` in a worker thread with transformers'
 ``TextIteratorStreamer`` (the page shows the text as it grows) and captures, from the same run,
-each step's distribution before and after the sampling settings (temperature, top-k, top-p,
-repetition penalty) reshape it: the "next-token" view reads :class:`NextTokenStep`. Attention
-(:func:`attention`) and the logit lens (:func:`logit_lens`) each cost ONE extra forward pass
-over the finished sequence, only when the user opens those views.
-
-Everything is bounded on the server: options are clamped (:func:`options`), prompts are
-validated and capped in tokens, every generation carries ``max_time`` and a Stop event. No gradio.
+each step's distribution before and after the sampling settings reshape it (the "next-token"
+view reads :class:`NextTokenStep`). Attention (:func:`attention`) and the logit lens
+(:func:`logit_lens`) each cost ONE extra forward over the finished sequence, when opened.
+Everything is bounded: options clamped (:func:`options`), prompts capped in tokens, every
+generation carries ``max_time`` and a Stop event. No gradio.
 """
 
 from __future__ import annotations
@@ -23,7 +21,7 @@ from typing import Any
 
 import torch
 
-from .. import config, language, models, text
+from .. import config, language, models, priority, text
 from ..config import LIMITS
 from ..errors import InputError
 from ..explain import llm
@@ -149,12 +147,15 @@ def _stop_criterion(*events: threading.Event) -> Any:
     from transformers import StoppingCriteria
 
     class StopOnEvent(StoppingCriteria):
-        """True once the Stop button (or a reader that went away) sets an event."""
+        """True once the Stop button (or a reader that went away) sets an event. Called after
+        each decoded token, it is also where a generation gives way to a running prediction."""
 
         fired = False
 
         def __call__(self, input_ids: torch.LongTensor, scores: Any, **kwargs: Any) -> torch.BoolTensor:
-            done = any(e.is_set() for e in events)
+            if not any(e.is_set() for e in events):
+                priority.give_way()
+            done = any(e.is_set() for e in events)  # Stop may come while it gave way
             self.fired = self.fired or done
             return torch.full((input_ids.shape[0],), done, dtype=torch.bool, device=input_ids.device)
 
@@ -163,10 +164,9 @@ def _stop_criterion(*events: threading.Event) -> Any:
 
 def _stop_string_criterion(tokenizer: Any, stop_strings: tuple[str, ...], n_prompt: int) -> Any:
     """Done once the generated text ends with one of ``stop_strings`` (the rule of transformers'
-    own ``stop_strings``). Theirs first maps every token of the vocabulary to the stop strings'
-    byte positions, on each call: 4-5 s per generation for Qwen's 151k tokens on 2 cores, most
-    of a generative answer's time; decoding the few generated tokens each step costs
-    microseconds."""
+    own ``stop_strings``). Theirs maps every token of the vocabulary to the stop strings on each
+    call (4-5 s per generation for Qwen's 151k tokens on 2 cores); decoding the few generated
+    tokens each step costs microseconds."""
     from transformers import StoppingCriteria
 
     class EndsWithStopString(StoppingCriteria):

@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from .. import batching, config, language, models, text
+from .. import batching, config, language, models, priority, text
 from ..config import LIMITS
 from ..explain import encoder
 from ..explain.base import Subject, Target, Unit
@@ -95,7 +95,8 @@ def predict(value: str, profile: str | None = None) -> dict[str, Any]:
     value = text.clean(value)
     loaded, lang = model_for(value, profile)
     run = batching.batcher((loaded.spec.key, "probabilities"),
-                           lambda texts: list(batch_probabilities(loaded, texts, fast=False)), LIMITS.predict_batch)
+                           priority.cheap_batch(lambda texts: list(batch_probabilities(loaded, texts, fast=False)),
+                                                loaded.device), LIMITS.predict_batch)
     return _prediction(loaded, value, run(value), lang)
 
 
@@ -194,7 +195,8 @@ def analyse(value: str, profile: str | None = None) -> dict[str, Any]:
     ``LIMITS.max_attention_tokens`` so the heatmap stays readable and the payload small."""
     value = text.clean(value)
     loaded, lang = model_for(value, profile)
-    run = batching.batcher((loaded.spec.key, "analyse"), lambda values: _eager_batch(loaded, values),
+    run = batching.batcher((loaded.spec.key, "analyse"),
+                           priority.cheap_batch(lambda values: _eager_batch(loaded, values), loaded.device),
                            LIMITS.predict_batch)
     return _analysed(loaded, value, lang, *run(value))
 
