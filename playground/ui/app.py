@@ -15,7 +15,7 @@ import gradio as gr
 from .. import api, config, explain
 from ..config import LIMITS
 from ..tasks import TASKS
-from . import embeddings_tab, evaluation_tab, finetune_tab, generation_tab, qa_tab, sentiment_tab, seq2seq_tab, share
+from . import embeddings_tab, evaluation_tab, finetune_tab, generation_tab, qa_tab, sentiment_tab, seq2seq_tab, share, toasts
 from .common import ANSWER, CONCURRENCY, EXPLAIN, GENERATE, PREDICT, QUICK, closed, guarded
 from .common import i18n as make_i18n
 from .zerogpu import MAX_SECONDS, explanation_seconds, gpu
@@ -171,6 +171,7 @@ def launch(demo: gr.Blocks, i18n: gr.I18n, **kwargs: object) -> object:
         allowed_paths=[],
         i18n=i18n,
         css=CSS,
+        head=toasts.head(),  # gradio's own pop-up texts ("queue is full", titles) in the page's language
         footer_links=["api"],
         **kwargs,
     )
