@@ -24,8 +24,8 @@ def with_intel_openmp(argv: list[str] | None = None) -> None:
 
     Its threads sleep as soon as a parallel region ends (``KMP_BLOCKTIME=0`` unless set): by
     default they spin for 200 ms, which takes the cores from every other request running at
-    the same time. On the 2-core EPYC a 27 ms sentiment prediction took 187 ms (median) beside
-    a running generation, 41 ms with threads that sleep; alone, a generation or an
+    the same time. On the 2-core EPYC a 33 ms sentiment prediction took 172 ms (median) beside
+    a running generation, 42 ms with threads that sleep; alone, a generation or an
     explanation runs about as fast either way (``python bench/priority.py``)."""
     lib = os.path.join(sys.prefix, "lib", "libiomp5.so")
     preloaded = os.environ.get("LD_PRELOAD", "")

@@ -15,6 +15,7 @@ goal within 5x for predictions), rejections (goal: none), a repeated explanation
 Run:  python bench/classroom.py                      (offline models; about 5 minutes on 2 CPU cores)
       python bench/classroom.py --profile tiny --students 10 --seconds 30   (a smoke run)
       python bench/classroom.py --url http://127.0.0.1:7860/   (an app already running; no memory column)
+      python bench/classroom.py --cold --seconds 30   (pages not opened first: every first call builds a session)
 """
 
 from __future__ import annotations
@@ -115,6 +116,8 @@ def main() -> None:
     ap.add_argument("--url", default="")
     ap.add_argument("--students", type=int, default=40)
     ap.add_argument("--seconds", type=float, default=120.0)
+    ap.add_argument("--cold", action="store_true",
+                    help="do not open the students' pages first: each one's first call builds its gradio session")
     ap.add_argument("--lone", type=int, default=5, help="calls per endpoint with nobody else on the app")
     ap.add_argument("--seed", type=int, default=0)
     args = ap.parse_args()
@@ -140,6 +143,7 @@ def main() -> None:
 
         loaded: dict[str, list[float]] = defaultdict(list)
         rejected: dict[str, list[str]] = defaultdict(list)
+        slowest: dict[str, list[tuple[float, float]]] = defaultdict(list)  # (seconds, asked at s into the lesson)
         # Every student has the page open before the lesson starts: 40 config fetches at once,
         # while models run, took gradio_client past its 5 s timeout and silently cost the run
         # most of its students (a student's thread died with it).
@@ -151,7 +155,7 @@ def main() -> None:
         # first calls at 6 s in the first seconds of the lesson. So each student's session is
         # made here, one after another, as pages opened before the lesson.
         opened = time.perf_counter()
-        for i, client in enumerate(clients):
+        for i, client in enumerate(clients if not args.cold else []):
             client.predict(f"page opened {i}", api_name="/sentiment")
         opened = time.perf_counter() - opened
         started_at = time.monotonic()
@@ -172,10 +176,11 @@ def main() -> None:
             while time.monotonic() - started_at < args.seconds:
                 name = r.choices(names, weights)[0]
                 kind, endpoint, make, _ = ACTIONS[name]
-                t0 = time.perf_counter()
+                t0, asked = time.perf_counter(), time.monotonic() - started_at
                 try:
                     client.predict(*make(r), api_name=endpoint)
                     loaded[name].append(time.perf_counter() - t0)
+                    slowest[name].append((loaded[name][-1], asked))
                 except Exception as exc:  # noqa: BLE001 - a rejection or an error is what we count
                     rejected[name].append(str(exc)[:120])
                 time.sleep(r.uniform(1.0, 4.0))
@@ -218,6 +223,10 @@ def main() -> None:
     if loaded.get("repeated explanation"):
         print(f"\nrepeated explanation: median {statistics.median(loaded['repeated explanation']):.3f} s "
               f"(goal < 0.5 s)")
+    print("\nslowest calls (seconds, asked at second N of the lesson):")
+    for name, calls in slowest.items():
+        worst = sorted(calls, reverse=True)[:4]
+        print(f"  {name}: " + ", ".join(f"{s:.2f} s at {t:.1f}" for s, t in worst))
 
 
 if __name__ == "__main__":

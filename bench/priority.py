@@ -6,9 +6,11 @@ Long work, each in a loop on its own thread while 20 predictions are timed one a
 * a generation: greedy 24-token generations on the offline Qwen2.5-Coder-0.5B (the QA model);
 * an explanation: LIME on a sentiment review (the offline MiniLM), as another student asks.
 
-It also prints how much longer the long work took per item when it gave way (its price).
+It also prints the long work's seconds per item beside the predictions, giving way or not, and
+alone (its price), and the KMP_BLOCKTIME it ran with (app.py sets 0; 200 is Intel's default).
 
-Run:  python bench/priority.py                 (offline models; about 4 minutes on 2 cores)
+Run:  python bench/priority.py                 (offline models; about 5 minutes on 2 cores)
+      KMP_BLOCKTIME=200 python bench/priority.py  (Intel OpenMP's threads spinning, as before)
       python bench/priority.py --profile tiny  (smoke run of the script itself)
 """
 
@@ -99,11 +101,21 @@ def main() -> None:
         for give_way in (False, True):
             rows.append((f"beside {name}, {'giving way' if give_way else 'not giving way'}", *beside(work, give_way)))
             print(f"  {rows[-1][0]}: p50 {rows[-1][1]:.3f} s, p95 {rows[-1][2]:.3f} s", flush=True)
+    lone_work = {name: statistics.median(_timed(work) for _ in range(3))
+                 for name, work in (("a generation", generation), ("an explanation (LIME)", explanation))}
+    print(f"\nKMP_BLOCKTIME={os.environ.get('KMP_BLOCKTIME', '(not set)')}; the long work alone, s per item (median of 3): "
+          + ", ".join(f"{name} {s:.2f}" for name, s in lone_work.items()))
     print(f"\nA sentiment prediction ({args.n} timed per row, 0.3 s apart); ratio = p95 / p95 alone\n")
     print("| prediction | p50 (s) | p95 (s) | p95 ratio | the long work, s per item |")
     print("|---|---|---|---|---|")
     for name, p50, p95, span in rows:
         print(f"| {name} | {p50:.3f} | {p95:.3f} | {p95 / alone[1]:.1f}x | {'' if span != span else f'{span:.2f}'} |")
+
+
+def _timed(work: Callable[[], None]) -> float:
+    started = time.perf_counter()
+    work()
+    return time.perf_counter() - started
 
 
 if __name__ == "__main__":

@@ -1,8 +1,9 @@
 """Cheap work first on shared CPU cores.
 
 Concurrency groups keep a prediction out of an explanation's queue, but once both run, they
-share the same cores: on the 2-core EPYC a 27 ms sentiment prediction took 200 ms (p50) beside
-one running Qwen generation (``python bench/priority.py``). So long work gives way between its
+share the same cores: on the 2-core EPYC a 33 ms sentiment prediction took 172 ms (p50) beside
+one running Qwen generation with OpenMP threads spinning, 129 ms giving way (``KMP_BLOCKTIME=200
+python bench/priority.py``; app.py's sleeping threads do more: 42 ms). So long work gives way between its
 steps: a prediction runs inside :func:`cheap`, and long work (a generation's decode step, a
 batch of an explanation's scored masks or gradient points, an evaluation chunk, a fine-tuning
 step) calls :func:`give_way` before its next step, which waits while a prediction runs. The
