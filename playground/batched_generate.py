@@ -1,10 +1,10 @@
-"""Concurrent greedy generations on one model answered by one batched ``model.generate``.
+"""Concurrent generations on one model answered by one batched ``model.generate``.
 
 A class asks for short generations and generative answers at once. Decoding one token on a CPU
 reads every weight of the model once, whoever asks (Qwen2.5-0.5B: about 0.2 s a token on 2
 cores, memory-bandwidth bound), so eight sequences decoded together cost little more than one.
-:func:`generate` is :func:`playground.tasks.generation.generate` for every caller; greedy
-requests of at most :data:`BATCH_MAX_NEW_TOKENS` tokens go through a
+:func:`generate` is :func:`playground.tasks.generation.generate` for every caller; requests of at most
+:data:`BATCH_MAX_NEW_TOKENS` tokens go through a
 :class:`playground.batching.Batcher` keyed by the model and the settings that shape every row
 alike (repetition penalty, max_time): the first caller runs at once, alone, on the streaming
 path (prefix cache included); the calls that arrive meanwhile are answered together by
@@ -23,17 +23,23 @@ One batched run (:func:`run_together`):
     end-of-sequence token, its own stop strings or its own Stop event, and records where and
     why, so each caller gets exactly its own tokens, steps and stop reason.
 
-Greedy rows in a batch give the tokens they give alone (tests/test_batched_generate.py), up to
-float rounding on near ties. Sampled requests (a seed must reproduce its text alone) and long
-ones run unbatched, as before. No gradio.
+Rows in a batch give the tokens they give alone (tests/test_batched_generate.py), up to float
+rounding on near ties: a sampled row draws from its own seeded generator
+(:mod:`playground.tasks.generation_sampling`), so greedy and sampled rows share a batch and a
+seed still gives its text. Longer requests run alone, one at a time.
+
+:func:`stream` is the same for the Generation tab's streamed text: concurrent streams on one
+model are decoded together (each row's text streams to its own reader), at most
+:data:`ROW_STEPS` row-steps per run (a run keeps every step's logits of every row). No gradio.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import queue
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import torch
@@ -44,17 +50,23 @@ from .prefix_cache import PREFIXES
 from .tasks import generation as gen
 from .tasks.generation_input import _max_positions
 from .tasks.generation_pieces import Pieces
-from .tasks.generation_types import GenerationOptions, GenerationResult
+from .tasks.generation_sampling import row_sampler
+from .tasks.generation_types import MAX_TIME_CAP, GenerationOptions, GenerationResult, GenerationUpdate
 
 # Longer requests run alone: a batch returns when its longest row ends, so an 8-token answer
 # must not wait on a 256-token story; and generate keeps every step's logits twice per row
 # (rows x steps x vocab floats: 8 x 32 x 152k x 8 B = 311 MB on Qwen, a lone 256-token run's).
 BATCH_MAX_NEW_TOKENS = 32
 
-# Greedy generations too long to batch take turns, as they did when /generate ran one at a time:
+# Generations too long to batch take turns, as they did when /generate ran one at a time:
 # several at once on a CPU are not faster, and they would crowd out the batched short ones.
-# (Sampled ones already take turns on generation's _sampling_lock.)
 _long_turns = threading.Lock()
+
+# Rows x new tokens one batched run may hold (a row-step keeps 2 x vocab floats: 1.2 MB on
+# Qwen): 8 short answers, 4 streams of the Generation tab's default 64 tokens, 1 of 256.
+ROW_STEPS = LIMITS.generate_batch * BATCH_MAX_NEW_TOKENS
+
+_RESTART = object()  # in a stream's text queue: what came before is void (a failed batch, rerun alone)
 
 
 @dataclasses.dataclass(eq=False)
@@ -69,6 +81,8 @@ class Row:
     base: dict[str, Any]  # the GenerationResult fields known before generating
     stop_strings: tuple[str, ...]
     stop: threading.Event | None
+    sink: Any = None  # a stream's own text streamer (generation._streamer); None: result only
+    gone: threading.Event = dataclasses.field(default_factory=threading.Event)  # a stream's reader left
 
 
 def prepare_row(
@@ -114,11 +128,11 @@ def generate(
     max_prompt_tokens: int = gen.MAX_PROMPT_TOKENS,
     **opts: object,
 ) -> GenerationResult:
-    """:func:`playground.tasks.generation.generate`: the finished result, greedy short requests
+    """:func:`playground.tasks.generation.generate`: the finished result, short requests
     answered together with the concurrent ones on the same model and settings."""
     args = (prompt, model_key, profile, stop, progress, tuple(stop_strings), max_chars, max_prompt_tokens)
     o = gen.options(**opts)
-    if not o.greedy or (stop is not None and stop.is_set()):
+    if stop is not None and stop.is_set():
         return _alone(args, opts)
     if o.max_new_tokens > BATCH_MAX_NEW_TOKENS:
         with _long_turns:
@@ -127,8 +141,123 @@ def generate(
     return batcher_for(row.loaded, row.options)(row)
 
 
+def stream(
+    prompt: str,
+    model_key: str | None = None,
+    profile: str | None = None,
+    stop: threading.Event | None = None,
+    progress: models.ConvertProgress | None = None,
+    stop_strings: tuple[str, ...] = (),
+    max_chars: int = LIMITS.max_chars,
+    max_prompt_tokens: int = gen.MAX_PROMPT_TOKENS,
+    **opts: object,
+) -> Iterator[GenerationUpdate]:
+    """:func:`playground.tasks.generation.stream` (the same updates, checks and Stop), with the
+    streams that run at once on one model and settings decoded together: the first runs at
+    once, alone; those that arrive meanwhile share the next run. Closing the generator stops
+    its row (the others go on)."""
+    args = (prompt, model_key, profile, stop, progress, tuple(stop_strings), max_chars, max_prompt_tokens)
+    if stop is not None and stop.is_set():
+        yield from gen.stream(*args, **opts)
+        return
+    row = prepare_row(*args, **opts)  # InputErrors on the first next(), as stream raises them
+    o = row.options
+    row.sink = gen._streamer(row.loaded.tokenizer, timeout=None)
+    box: dict[str, Any] = {}
+
+    def work() -> None:
+        try:
+            box["result"] = stream_batcher_for(row.loaded, o)(row)
+        except BaseException as exc:  # noqa: BLE001 - handed to the reader's thread
+            box["error"] = exc
+        finally:
+            row.sink.text_queue.put(row.sink.stop_signal)  # the reader always wakes
+
+    worker = threading.Thread(target=work, name=f"stream-{row.loaded.spec.key}", daemon=True)
+    so_far = ""
+    try:
+        worker.start()
+        yield GenerationUpdate("", 0)
+        while True:
+            try:
+                chunk = row.sink.text_queue.get(timeout=0.5)
+            except queue.Empty:
+                if not worker.is_alive() and row.sink.text_queue.empty():
+                    break
+                continue
+            if chunk is row.sink.stop_signal:
+                break
+            if chunk is _RESTART:
+                so_far = ""
+                continue
+            if chunk:
+                so_far += chunk
+                yield GenerationUpdate(so_far, row.sink.n_tokens)
+        # A run ends at max_time; a row may first wait for the run before it (one at a time).
+        worker.join(timeout=2 * (o.max_time + MAX_TIME_CAP) + 60)
+    finally:
+        row.gone.set()  # normal end: no effect; reader gone: its row stops at the next token
+    if "error" in box:
+        raise box["error"]
+    if "result" not in box:
+        raise TimeoutError(f"generation on {row.loaded.spec.key} did not finish in time")
+    yield GenerationUpdate(box["result"].text, len(box["result"].tokens), True, box["result"])
+
+
+def stream_batcher_for(loaded: models.LoadedModel, o: GenerationOptions) -> batching.Batcher[Row, GenerationResult]:
+    """The one batcher for streams on ``loaded`` with ``o``'s shared settings."""
+    key = ("stream", loaded.spec.key, id(loaded.model), str(loaded.device), float(o.repetition_penalty), float(o.max_time))
+    return batching.batcher(key, _run_streams, LIMITS.generate_batch)
+
+
+def _run_streams(rows: list[Row]) -> list[GenerationResult]:
+    """The stream batcher's function: the rows in runs of at most :data:`ROW_STEPS` row-steps
+    (shortest first), each run streaming to its rows' readers; a run of one on the lone path."""
+    order = sorted(range(len(rows)), key=lambda i: rows[i].options.max_new_tokens)
+    results: dict[int, GenerationResult] = {}
+    while order:
+        steps = rows[order[0]].options.max_new_tokens
+        take = [order.pop(0)]
+        while order and (len(take) + 1) * max(steps, rows[order[0]].options.max_new_tokens) <= ROW_STEPS:
+            steps = max(steps, rows[order[0]].options.max_new_tokens)
+            take.append(order.pop(0))
+        run = [rows[i] for i in take]
+        if len(run) == 1 or not _fits(run):
+            done = [_forward_alone(r) for r in run]
+        else:
+            done = run_together(run)
+        results.update(zip(take, done))
+    return [results[i] for i in range(len(rows))]
+
+
+def _forward_alone(row: Row) -> GenerationResult:
+    """One stream on :func:`generation.stream` (prefix cache, Stop, timeouts), its text passed
+    on to the row's reader as it grows."""
+    if row.sink.n_tokens:  # a failed batch run already streamed part of it: start the text again
+        row.sink.n_tokens = 0
+        row.sink.text_queue.put(_RESTART)
+    told = ""
+    updates = gen.stream(*row.args, **row.opts)
+    try:
+        for update in updates:
+            if update.done and update.result is not None:
+                return update.result
+            if row.gone.is_set():
+                break
+            if len(update.text) > len(told):
+                row.sink.n_tokens = update.n_tokens
+                row.sink.text_queue.put(update.text[len(told) :])
+                told = update.text
+    finally:
+        updates.close()  # a reader that left: the worker stops at its next token
+    # Nobody reads this one (its reader left); an exception here would make the batcher rerun
+    # every row of the batch alone.
+    return GenerationResult(**row.base, output_ids=[], text=told, tokens=[], steps=[], stop_reason="stopped",
+                            seconds=0.0, tokens_per_s=0.0)
+
+
 def batcher_for(loaded: models.LoadedModel, o: GenerationOptions) -> batching.Batcher[Row, GenerationResult]:
-    """The one batcher for greedy generations on ``loaded`` with ``o``'s shared settings (its
+    """The one batcher for short generations on ``loaded`` with ``o``'s shared settings (its
     ``batches`` lists the sizes of the runs: what tests and benches read)."""
     key = ("generate", loaded.spec.key, id(loaded.model), str(loaded.device), float(o.repetition_penalty), float(o.max_time))
     return batching.batcher(key, _run_rows, LIMITS.generate_batch)
@@ -193,7 +322,7 @@ def _stops(tokenizer: Any, rows: Sequence[Row], start: int, eos: list[int]) -> A
                     continue
                 new = input_ids[i, start:].tolist()
                 reason = None
-                if r.stop is not None and r.stop.is_set():
+                if r.stop is not None and r.stop.is_set() or r.gone.is_set():
                     reason = "stopped"
                 elif new and new[-1] in eos:
                     reason = "eos"
@@ -208,15 +337,40 @@ def _stops(tokenizer: Any, rows: Sequence[Row], start: int, eos: list[int]) -> A
     return _RowStops()
 
 
+def _streams(rows: Sequence[Row], stops: Any) -> Any:
+    """generate's streamer for a batch: row i's new token goes to row i's own text streamer,
+    until that row is done (generate then pads it)."""
+    from transformers.generation.streamers import BaseStreamer
+
+    class RowsStreamer(BaseStreamer):
+        step = -1  # generate puts the prompts (rows, columns) first, then each step's tokens (rows,)
+
+        def put(self, value: torch.Tensor) -> None:
+            self.step += 1
+            for i, r in enumerate(rows):
+                # stops.length[i]: the step row i ended on (generate may check the stopping
+                # criteria before or after it streams that step); later steps are padding.
+                if r.sink is not None and (self.step == 0 or stops.length[i] is None or self.step <= stops.length[i]):
+                    r.sink.put(value[i : i + 1])
+
+        def end(self) -> None:
+            for r in rows:
+                if r.sink is not None:
+                    r.sink.end()
+
+    return RowsStreamer()
+
+
 def run_together(rows: list[Row]) -> list[GenerationResult]:
-    """Greedy generations of ``rows`` (one model, one repetition penalty and max_time) in one
-    ``model.generate``; each row's result is the one it gets alone (see the module's doc)."""
-    from transformers import StoppingCriteriaList
+    """Generations of ``rows`` (one model, one repetition penalty and max_time; greedy or each
+    sampled from its own seed) in one ``model.generate``; each row's result is the one it gets
+    alone (see the module's doc). Rows with a ``sink`` stream their text to it."""
+    from transformers import LogitsProcessorList, StoppingCriteriaList
 
     loaded = rows[0].loaded
     tok, model, spec = loaded.tokenizer, loaded.model, loaded.spec
-    if any(r.loaded.model is not model or not r.options.greedy for r in rows):
-        raise ValueError("run_together needs greedy rows on one model")
+    if any(r.loaded.model is not model for r in rows):
+        raise ValueError("run_together needs rows on one model")
     o = rows[0].options
     seqs = [r.prep.input_ids for r in rows]
     cache_key = (spec.key, id(model), str(loaded.device))  # generation.stream's key: one table for both
@@ -232,6 +386,7 @@ def run_together(rows: list[Row]) -> list[GenerationResult]:
         mask.append([1] * n + [0] * gap + [1] * (len(s) - n))
     eos = gen._eos_ids(loaded)
     stops = _stops(tok, rows, width, eos)
+    sampler = row_sampler([r.options for r in rows], loaded.device)
     input_ids = torch.tensor(ids, device=loaded.device)
     kwargs: dict[str, Any] = dict(
         input_ids=input_ids,
@@ -240,15 +395,17 @@ def run_together(rows: list[Row]) -> list[GenerationResult]:
         max_time=o.max_time,
         repetition_penalty=o.repetition_penalty,
         stopping_criteria=StoppingCriteriaList([stops]),
+        logits_processor=LogitsProcessorList([sampler]),  # sampled rows draw here (generate stays greedy)
         eos_token_id=eos or None,
         pad_token_id=tok.pad_token_id if tok.pad_token_id is not None else (eos[0] if eos else None),
         return_dict_in_generate=True,
         output_logits=True,
-        output_scores=True,
         do_sample=False, temperature=None, top_k=None, top_p=None,
     )
     if past is not None:
         kwargs["past_key_values"] = past
+    if any(r.sink is not None for r in rows):
+        kwargs["streamer"] = _streams(rows, stops)
     with models.gate(spec.key).generating(), models.guard_oom(), loaded.generation_context():
         started = time.perf_counter()
         out = model.generate(**kwargs)
@@ -260,7 +417,7 @@ def run_together(rows: list[Row]) -> list[GenerationResult]:
         k = stops.length[i] if stops.length[i] is not None else made  # not recorded: max_time ended the run
         generated = out.sequences[i, width : width + k].tolist()
         steps = gen._steps(generated, tuple(x[i : i + 1] for x in out.logits[:k]),
-                           tuple(x[i : i + 1] for x in out.scores[:k]), piece)
+                           tuple(x[i : i + 1] for x in sampler.scores[:k]), piece)
         eos_step = None
         if generated and generated[-1] in eos:
             generated, eos_step, steps = generated[:-1], steps[-1], steps[:-1]
@@ -288,4 +445,5 @@ def _keep_longest(out: Any, rows: Sequence[Row], seqs: Sequence[Sequence[int]], 
     gen._keep_prompt(cache_key, list(seqs[j]), cache)
 
 
-__all__ = ["BATCH_MAX_NEW_TOKENS", "Row", "batcher_for", "generate", "prepare_row", "run_together"]
+__all__ = ["BATCH_MAX_NEW_TOKENS", "ROW_STEPS", "Row", "batcher_for", "generate", "prepare_row", "run_together", "stream",
+           "stream_batcher_for"]

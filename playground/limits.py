@@ -31,7 +31,10 @@ class Limits:
     # batched_generate); summaries and translations stay in the generate group, so they never
     # hold these slots.
     answer_concurrency: int = 8
-    generate_batch: int = 8  # greedy generations per batched generate
+    generate_batch: int = 8  # generations per batched generate
+    # The Generation tab's streams: that many at once, since concurrent streams on one model are
+    # decoded together (playground.batched_generate.stream, at most ROW_STEPS rows x tokens a run).
+    stream_concurrency: int = 8
     explain_concurrency: int = 1
     long_jobs_per_session: int = 2  # explanations one browser session may have waiting or running
     long_jobs_waiting: int = 120  # explanations the whole app keeps waiting before it says "busy"

@@ -11,7 +11,6 @@ generation carries ``max_time`` and a Stop event. No gradio.
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import queue
 import threading
@@ -47,6 +46,7 @@ from .generation_input import (
     resolve_mode as resolve_mode,
 )
 from .generation_pieces import Pieces
+from .generation_sampling import row_sampler
 from .generation_types import (
     BOUNDS as BOUNDS,
 )
@@ -97,14 +97,6 @@ NAME = "generation"
 _GRACE_S = 30.0
 
 
-# --------------------------------------------------------------------------------------------
-# Concurrency: generation always runs with sdpa; the attention view needs eager for one pass.
-
-
-# torch.multinomial draws from the process-wide generator: two sampled generations at once would
-# interleave their draws and a seed would no longer reproduce its text. Sampled runs take turns
-# (on a CPU two at once are not faster anyway); greedy ones need no RNG and do not wait.
-_sampling_lock = threading.Lock()
 
 
 # --------------------------------------------------------------------------------------------
@@ -293,10 +285,10 @@ def stream(
     streamer = _streamer(tok, timeout=o.max_time + _GRACE_S)
     eos = _eos_ids(loaded)
     ids = torch.tensor([prep.input_ids], device=loaded.device)
-    sampling = {"do_sample": False, "temperature": None, "top_k": None, "top_p": None}
-    if not o.greedy:
-        sampling = {"do_sample": True, "temperature": o.temperature, "top_k": o.top_k or None, "top_p": o.top_p}
-    from transformers import StoppingCriteriaList
+    # Sampled or not, generate runs greedy: a sampled run draws in the RowSampler, from its own
+    # seeded generator, so runs at once never share the global RNG (generation_sampling).
+    sampler = row_sampler([o], loaded.device)
+    from transformers import LogitsProcessorList, StoppingCriteriaList
 
     kwargs: dict[str, Any] = dict(
         input_ids=ids,
@@ -309,11 +301,11 @@ def stream(
             [stopper] + ([_stop_string_criterion(tok, tuple(stop_strings), n_prompt)] if stop_strings else [])),
         eos_token_id=eos or None,
         pad_token_id=tok.pad_token_id if tok.pad_token_id is not None else (eos[0] if eos else None),
-        # Raw logits and processed scores of every step, for the next-token view.
+        logits_processor=LogitsProcessorList([sampler]),
+        # Raw logits of every step, for the next-token view (the processed scores: the sampler's).
         return_dict_in_generate=True,
         output_logits=True,
-        output_scores=True,
-        **sampling,
+        do_sample=False, temperature=None, top_k=None, top_p=None,
     )
     # A recent prompt's keys and values where this one starts the same way (playground.prefix_cache).
     cache_key = (spec.key, id(model), str(loaded.device))
@@ -324,10 +316,7 @@ def stream(
 
     def work() -> None:
         try:
-            lock = _sampling_lock if not o.greedy else contextlib.nullcontext()
-            with models.gate(spec.key).generating(), lock, models.guard_oom(), loaded.generation_context():
-                if not o.greedy:
-                    torch.manual_seed(o.seed)
+            with models.gate(spec.key).generating(), models.guard_oom(), loaded.generation_context():
                 started = box["t0"] = time.perf_counter()
                 box["out"] = model.generate(**kwargs)
                 box["seconds"] = time.perf_counter() - started
@@ -344,7 +333,7 @@ def stream(
 
         def deadline() -> float:
             # max_time counts from generate's start; before it, the worker may wait its turn
-            # (another sampled run, an attention pass), which is bounded too.
+            # (an attention pass on the same model), which is bounded too.
             return box.get("t0", queued + MAX_TIME_CAP + _GRACE_S) + o.max_time + _GRACE_S
 
         while True:
@@ -369,9 +358,9 @@ def stream(
 
     out = box["out"]
     generated = out.sequences[0, n_prompt:].tolist()
-    steps = _steps(generated, out.logits, out.scores, piece)
+    steps = _steps(generated, out.logits, tuple(sampler.scores), piece)
     _keep_prompt(cache_key, prep.input_ids, getattr(out, "past_key_values", None))
-    del out  # the per-step logits: up to 256 x vocab floats, twice
+    del out, sampler  # the per-step logits and scores: up to 256 x vocab floats, twice
     eos_step = None
     if stopper.fired:
         reason = "stopped"

@@ -29,14 +29,14 @@ log = logging.getLogger("playground.ui")
 # in PREDICT, many at once, since concurrent ones share one batched forward (playground.
 # batching); attention views and other one-pass work in QUICK; short generations (answers, the
 # /generate endpoint) in ANSWER, many at once, since concurrent greedy ones on one model share one
-# batched generate (playground.batched_generate); the long ones (summaries, translations, the
-# Generation tab's stream) in GENERATE, so a summary never holds a short answer's slot;
-# explanations in EXPLAIN. Each group has its own limit (config.LIMITS), so a long Integrated
+# batched generate (playground.batched_generate); the Generation tab's streams in STREAM, many at
+# once for the same reason; the long ones (summaries, translations) in GENERATE, so a summary
+# never holds a short answer's slot; explanations in EXPLAIN. Each group has its own limit (config.LIMITS), so a long Integrated
 # Gradients run holds only the EXPLAIN slot.
-PREDICT, QUICK, ANSWER, GENERATE, EXPLAIN = "predict", "quick", "answer", "generate", "explain"
+PREDICT, QUICK, ANSWER, STREAM, GENERATE, EXPLAIN = "predict", "quick", "answer", "stream", "generate", "explain"
 CONCURRENCY = {PREDICT: LIMITS.predict_concurrency, QUICK: LIMITS.quick_concurrency,
-               ANSWER: LIMITS.answer_concurrency, GENERATE: LIMITS.generate_concurrency,
-               EXPLAIN: LIMITS.explain_concurrency}
+               ANSWER: LIMITS.answer_concurrency, STREAM: LIMITS.stream_concurrency,
+               GENERATE: LIMITS.generate_concurrency, EXPLAIN: LIMITS.explain_concurrency}
 
 
 def fit_input(value: Any, limit: int, lang: str) -> tuple[Any, str]:

@@ -9,14 +9,14 @@ from typing import Any
 
 import gradio as gr
 
-from .. import config, models, views
+from .. import batched_generate, config, models, views
 from ..config import LIMITS
 from ..messages import t
 from ..tasks import generation as task
 from . import export, panels, whatif_panel
 from .common import (
-    GENERATE,
     QUICK,
+    STREAM,
     attention_choices,
     conversion_progress,
     fit_input,
@@ -123,7 +123,8 @@ def build(i18n: gr.I18n, profile: str) -> dict[str, Any]:
         models.load(spec, conversion_progress(spec, lang, progress))  # first time: GGUF conversion with a moving bar
         final = None
         last = 0.0
-        for update in task.stream(prompt_v, model_key=spec.key, profile=profile, stop=stop, max_new_tokens=max_new_v,
+        # A class's streams at once on one model are decoded together (batched_generate.stream).
+        for update in batched_generate.stream(prompt_v, model_key=spec.key, profile=profile, stop=stop, max_new_tokens=max_new_v,
                                   temperature=temp_v, top_k=top_k_v, top_p=top_p_v, repetition_penalty=rep_v,
                                   seed=seed_v, mode=mode_v):
             final = update.result if update.done else None
@@ -193,9 +194,9 @@ def build(i18n: gr.I18n, profile: str) -> dict[str, Any]:
     gen_inputs = [prompt, model, mode, max_new, temperature, top_k, top_p, rep, seed]
     gen_outputs = [output, summary, result_state, step, step_line, step_plot, lens_pos, *view.outputs,
                    *trust_panel.outputs]
-    run_gpu = gpu(run, GENERATE)
-    gen_event = go_btn.click(run_gpu, gen_inputs, gen_outputs, **group(GENERATE))
-    prompt.submit(run_gpu, gen_inputs, gen_outputs, **group(GENERATE))
+    run_gpu = gpu(run, STREAM)
+    gen_event = go_btn.click(run_gpu, gen_inputs, gen_outputs, **group(STREAM))
+    prompt.submit(run_gpu, gen_inputs, gen_outputs, **group(STREAM))
     stop_btn.click(stop_h, None, None, queue=False, api_visibility="private")
     step.change(show_step, [result_state, step], [step_line, step_plot], queue=False, api_visibility="private")
     panels.wire(controls, {"": view}, subject_of, [result_state, model], trust_panel=trust_panel)

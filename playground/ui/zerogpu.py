@@ -12,12 +12,12 @@ from typing import Any, TypeVar
 
 from ..explain import METHODS, is_sampled
 from ..memory import released
-from .common import ANSWER, EXPLAIN, GENERATE, PREDICT, QUICK
+from .common import ANSWER, EXPLAIN, GENERATE, PREDICT, QUICK, STREAM
 
 _F = TypeVar("_F", bound=Callable[..., Any])
 
 # Seconds a GPU is asked for, per concurrency group; an explanation's is sized by its work.
-SECONDS = {PREDICT: 20, QUICK: 20, ANSWER: 60, GENERATE: 60}
+SECONDS = {PREDICT: 20, QUICK: 20, ANSWER: 60, STREAM: 60, GENERATE: 60}
 MAX_SECONDS = 300  # ZeroGPU turns longer requests away (and they cost the visitor's quota)
 NON_SAMPLED_SECONDS = 10  # attention, gradients, feature ablation on these models on a GPU
 METRIC_SECONDS = 10  # each explanation's faithfulness rows
