@@ -191,3 +191,26 @@ def test_the_generation_tab_streams_in_its_own_group_many_at_once() -> None:
         demo.close()
     assert groups[("gen-generate", "click")] == groups[("gen-prompt", "submit")] == (common.STREAM, common.CONCURRENCY[common.STREAM])
     assert common.CONCURRENCY[common.STREAM] >= 4
+
+
+def test_a_batch_gives_each_row_its_own_time(monkeypatch: pytest.MonkeyPatch) -> None:
+    """On a CPU each row adds nearly a step's cost: a forward here sleeps 60 ms per row. Alone,
+    each row's 10 tokens fit its 1 s max_time; three together take about 2 s and must not be cut."""
+    key = "tiny-llama"
+    loaded = models.load(gen.spec_for(key))
+    forward = loaded.model.forward
+
+    def slow(*args, **kwargs):
+        ids = kwargs.get("input_ids", args[0] if args else None)
+        time.sleep(0.06 * (ids.shape[0] if ids is not None else 1))
+        return forward(*args, **kwargs)
+
+    monkeypatch.setattr(loaded.model, "forward", slow)
+    opts = {"temperature": 0.0, "max_new_tokens": 10, "max_time": 1.0, "mode": "plain"}
+    lone = [_alone(p, key, **opts) for p in PROMPTS[:3]]
+    assert all(r.stop_reason != "max_time" for r in lone)
+    PREFIXES.forget()
+    together = bg.run_together([bg.prepare_row(p, key, **opts) for p in PROMPTS[:3]])
+    assert together[0].seconds > 1.0  # the run took longer than one row's max_time
+    for a, b in zip(lone, together):
+        _same(a, b)

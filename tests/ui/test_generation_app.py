@@ -90,3 +90,43 @@ def test_generation_tab_in_chromium(app_page, tmp_path) -> None:
     shot = tmp_path / "generation.png"
     page.screenshot(path=str(shot), full_page=True)
     assert shot.stat().st_size > 0
+
+
+@pytest.mark.browser
+def test_students_who_press_generate_at_once_share_a_run_and_each_sees_their_text(app_page) -> None:
+    """Three pages press Generate while the model is busy (its gate held by an attention pass):
+    the first runs alone, the other two are decoded together, and every page gets its own
+    streamed text and summary."""
+    import time
+
+    from playground import batched_generate as bg
+    from playground import models
+    from playground.tasks import generation as gen
+
+    spec = gen.spec_for(None, "tiny")
+    batcher = bg.stream_batcher_for(models.load(spec), gen.options())  # the tab's defaults
+    before = len(batcher.batches)
+    pages = [app_page] + [app_page.context.browser.new_page(viewport={"width": 1280, "height": 1800}) for _ in range(2)]
+    prompts = [PROMPT, "Tell me about the moon.", "写一首关于大海的短诗。"]
+    for page in pages[1:]:
+        page.set_default_timeout(120_000)
+        page.goto(app_page.url)
+    for page, prompt in zip(pages, prompts):
+        page.wait_for_selector("#gen-prompt textarea")
+        page.fill("#gen-prompt textarea", prompt)
+
+    def until(ready) -> None:
+        deadline = time.monotonic() + 60
+        while not ready() and time.monotonic() < deadline:
+            time.sleep(0.05)
+
+    with models.gate(spec.key).eager():
+        pages[0].click("#gen-generate")
+        until(lambda: batcher._leading)
+        for page in pages[1:]:
+            page.click("#gen-generate")
+        until(lambda: len(batcher._pending) == 2)
+    for page in pages:
+        page.wait_for_function("() => document.querySelector('#gen-summary').innerText.includes('tokens/s')")
+        assert page.input_value("#gen-output textarea")
+    assert batcher.batches[before:] == [1, 2]
