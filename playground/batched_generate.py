@@ -231,8 +231,7 @@ def _run_streams(rows: list[Row]) -> list[GenerationResult]:
 
 
 def _forward_alone(row: Row) -> GenerationResult:
-    """One stream on :func:`generation.stream` (prefix cache, Stop, timeouts), its text passed
-    on to the row's reader as it grows."""
+    """One stream on :func:`generation.stream` (prefix cache, Stop, timeouts), passed to its reader."""
     if row.sink.n_tokens:  # a failed batch run already streamed part of it: start the text again
         row.sink.n_tokens = 0
         row.sink.text_queue.put(_RESTART)
@@ -307,11 +306,12 @@ def _stops(tokenizer: Any, rows: Sequence[Row], start: int, eos: list[int]) -> A
     class _RowStops(StoppingCriteria):
         """Per row: done at its Stop event, its end-of-sequence token, one of its stop strings or
         its own max_new_tokens (in the order generation.stream names the reason); records how
-        many tokens it made and why. A row that is done stays done (generate pads it)."""
+        many tokens it made, why and when (its own seconds). A row that is done stays done."""
 
         def __init__(self) -> None:
             self.length: list[int | None] = [None] * len(rows)
             self.reason: list[str | None] = [None] * len(rows)
+            self.when: list[float | None] = [None] * len(rows)
 
         def __call__(self, input_ids: torch.LongTensor, scores: Any, **kwargs: Any) -> torch.BoolTensor:
             n = input_ids.shape[1] - start
@@ -330,7 +330,7 @@ def _stops(tokenizer: Any, rows: Sequence[Row], start: int, eos: list[int]) -> A
                 elif n >= r.options.max_new_tokens:
                     reason = "max_new_tokens"
                 if reason is not None:
-                    self.length[i], self.reason[i] = n, reason
+                    self.length[i], self.reason[i], self.when[i] = n, reason, time.perf_counter()
             return torch.tensor([x is not None for x in self.length], dtype=torch.bool, device=input_ids.device)
 
     return _RowStops()
@@ -410,7 +410,7 @@ def run_together(rows: list[Row]) -> list[GenerationResult]:
     with models.gate(spec.key).generating(), models.guard_oom(), loaded.generation_context():
         started = time.perf_counter()
         out = model.generate(**kwargs)
-        seconds = time.perf_counter() - started
+        ended = time.perf_counter()
     piece = Pieces(tok)
     results = []
     made = out.sequences.shape[1] - width
@@ -422,7 +422,7 @@ def run_together(rows: list[Row]) -> list[GenerationResult]:
         eos_step = None
         if generated and generated[-1] in eos:
             generated, eos_step, steps = generated[:-1], steps[-1], steps[:-1]
-        n_steps = len(generated) + (eos_step is not None)
+        n_steps, seconds = len(generated) + (eos_step is not None), (stops.when[i] or ended) - started
         results.append(GenerationResult(
             **r.base, output_ids=generated, text=tok.decode(generated, skip_special_tokens=True),
             tokens=[piece(t) for t in generated], steps=steps, stop_reason=stops.reason[i] or "max_time",

@@ -83,6 +83,8 @@ def test_each_row_stops_at_its_own_length_and_its_own_stop_strings() -> None:
         assert b.stop_reason == ("stop_string" if s else "max_new_tokens")
         if not s:
             assert len(b.output_ids) == m  # random weights never chose end-of-sequence here
+    # Each row's seconds run to its own end: the 3-token row was done before the 12-token one.
+    assert together[1].seconds < together[2].seconds < together[3].seconds
 
 
 def test_a_batch_reads_the_shared_context_from_the_prefix_cache_and_keeps_its_longest_prompt() -> None:
