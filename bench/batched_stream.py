@@ -1,11 +1,11 @@
-"""What decoding the Generation tab's concurrent streams together buys (batched_generate.stream).
+"""What decoding the Generation tab's concurrent streams together buys (batched_stream.stream).
 
 N students (1, 4, 8) press Generate at once with the tab's defaults (64 new tokens, temperature
 0.7, top-k 50, top-p 0.95), each their own prompt and seed. Two ways:
 
 * one at a time: what the tab did (one generation slot; sampled runs also took turns on the
   global random generator), each on the streaming path;
-* together: N readers of ``batched_generate.stream``: the first runs at once, alone, the others
+* together: N readers of ``batched_stream.stream``: the first runs at once, alone, the others
   are decoded together (at most ROW_STEPS rows x tokens a run: 4 rows of 64 tokens).
 
 Printed per way: wall seconds until every student has the whole text, and over the students
@@ -48,7 +48,7 @@ def main() -> None:
 
     import torch
 
-    from playground import batched_generate as bg
+    from playground import batched_stream as bs
     from playground import config
     from playground.tasks import generation as gen
 
@@ -79,7 +79,7 @@ def main() -> None:
         return read(gen.stream(p, key, args.profile, **o))
 
     def together(p: str, o: dict[str, Any]) -> tuple[float | None, float, Any]:
-        return read(bg.stream(p, key, args.profile, **o))
+        return read(bs.stream(p, key, args.profile, **o))
 
     alone(*ask())  # warm-up: first-call costs
     with ThreadPoolExecutor(2) as pool:

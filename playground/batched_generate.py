@@ -28,18 +28,16 @@ rounding on near ties: a sampled row draws from its own seeded generator
 (:mod:`playground.tasks.generation_sampling`), so greedy and sampled rows share a batch and a
 seed still gives its text. Longer requests run alone, one at a time.
 
-:func:`stream` is the same for the Generation tab's streamed text: concurrent streams on one
-model are decoded together (each row's text streams to its own reader), at most
-:data:`ROW_STEPS` row-steps per run (a run keeps every step's logits of every row). No gradio.
+Rows with a ``sink`` stream their text to it as the run goes: the Generation tab's streams
+(:mod:`playground.batched_stream`). No gradio.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import queue
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import torch
@@ -51,7 +49,7 @@ from .tasks import generation as gen
 from .tasks.generation_input import _max_positions
 from .tasks.generation_pieces import Pieces
 from .tasks.generation_sampling import row_sampler
-from .tasks.generation_types import MAX_TIME_CAP, GenerationOptions, GenerationResult, GenerationUpdate
+from .tasks.generation_types import GenerationOptions, GenerationResult
 
 # Longer requests run alone: a batch returns when its longest row ends, so an 8-token answer
 # must not wait on a 256-token story; and generate keeps every step's logits twice per row
@@ -61,13 +59,6 @@ BATCH_MAX_NEW_TOKENS = 32
 # Generations too long to batch take turns, as they did when /generate ran one at a time:
 # several at once on a CPU are not faster, and they would crowd out the batched short ones.
 _long_turns = threading.Lock()
-
-# Rows x new tokens one batched run may hold (a row-step keeps 2 x vocab floats: 1.2 MB on
-# Qwen): 8 short answers, 4 streams of the Generation tab's default 64 tokens, 1 of 256.
-ROW_STEPS = LIMITS.generate_batch * BATCH_MAX_NEW_TOKENS
-
-_RESTART = object()  # in a stream's text queue: what came before is void (a failed batch, rerun alone)
-
 
 @dataclasses.dataclass(eq=False)
 class Row:
@@ -83,6 +74,8 @@ class Row:
     stop: threading.Event | None
     sink: Any = None  # a stream's own text streamer (generation._streamer); None: result only
     gone: threading.Event = dataclasses.field(default_factory=threading.Event)  # a stream's reader left
+    began: threading.Event = dataclasses.field(default_factory=threading.Event)  # its run started
+    ended: threading.Event = dataclasses.field(default_factory=threading.Event)  # its run ended
 
 
 def prepare_row(
@@ -139,119 +132,6 @@ def generate(
             return _alone(args, opts)
     row = prepare_row(*args, **opts)
     return batcher_for(row.loaded, row.options)(row)
-
-
-def stream(
-    prompt: str,
-    model_key: str | None = None,
-    profile: str | None = None,
-    stop: threading.Event | None = None,
-    progress: models.ConvertProgress | None = None,
-    stop_strings: tuple[str, ...] = (),
-    max_chars: int = LIMITS.max_chars,
-    max_prompt_tokens: int = gen.MAX_PROMPT_TOKENS,
-    **opts: object,
-) -> Iterator[GenerationUpdate]:
-    """:func:`playground.tasks.generation.stream` (the same updates, checks and Stop), with the
-    streams that run at once on one model and settings decoded together: the first runs at
-    once, alone; those that arrive meanwhile share the next run. Closing the generator stops
-    its row (the others go on)."""
-    args = (prompt, model_key, profile, stop, progress, tuple(stop_strings), max_chars, max_prompt_tokens)
-    if stop is not None and stop.is_set():
-        yield from gen.stream(*args, **opts)
-        return
-    row = prepare_row(*args, **opts)  # InputErrors on the first next(), as stream raises them
-    o = row.options
-    row.sink = gen._streamer(row.loaded.tokenizer, timeout=None)
-    box: dict[str, Any] = {}
-
-    def work() -> None:
-        try:
-            box["result"] = stream_batcher_for(row.loaded, o)(row)
-        except BaseException as exc:  # noqa: BLE001 - handed to the reader's thread
-            box["error"] = exc
-        finally:
-            row.sink.text_queue.put(row.sink.stop_signal)  # the reader always wakes
-
-    worker = threading.Thread(target=work, name=f"stream-{row.loaded.spec.key}", daemon=True)
-    so_far = ""
-    try:
-        worker.start()
-        yield GenerationUpdate("", 0)
-        while True:
-            try:
-                chunk = row.sink.text_queue.get(timeout=0.5)
-            except queue.Empty:
-                if not worker.is_alive() and row.sink.text_queue.empty():
-                    break
-                continue
-            if chunk is row.sink.stop_signal:
-                break
-            if chunk is _RESTART:
-                so_far = ""
-                continue
-            if chunk:
-                so_far += chunk
-                yield GenerationUpdate(so_far, row.sink.n_tokens)
-        # A run ends at max_time; a row may first wait for the run before it (one at a time).
-        worker.join(timeout=2 * (o.max_time + MAX_TIME_CAP) + 60)
-    finally:
-        row.gone.set()  # normal end: no effect; reader gone: its row stops at the next token
-    if "error" in box:
-        raise box["error"]
-    if "result" not in box:
-        raise TimeoutError(f"generation on {row.loaded.spec.key} did not finish in time")
-    yield GenerationUpdate(box["result"].text, len(box["result"].tokens), True, box["result"])
-
-
-def stream_batcher_for(loaded: models.LoadedModel, o: GenerationOptions) -> batching.Batcher[Row, GenerationResult]:
-    """The one batcher for streams on ``loaded`` with ``o``'s shared settings."""
-    key = ("stream", loaded.spec.key, id(loaded.model), str(loaded.device), float(o.repetition_penalty), float(o.max_time))
-    return batching.batcher(key, _run_streams, LIMITS.generate_batch)
-
-
-def _run_streams(rows: list[Row]) -> list[GenerationResult]:
-    """The stream batcher's function: the rows in runs of at most :data:`ROW_STEPS` row-steps
-    (shortest first), each run streaming to its rows' readers; a run of one on the lone path."""
-    order = sorted(range(len(rows)), key=lambda i: rows[i].options.max_new_tokens)
-    results: dict[int, GenerationResult] = {}
-    while order:
-        steps = rows[order[0]].options.max_new_tokens
-        take = [order.pop(0)]
-        while order and (len(take) + 1) * max(steps, rows[order[0]].options.max_new_tokens) <= ROW_STEPS:
-            steps = max(steps, rows[order[0]].options.max_new_tokens)
-            take.append(order.pop(0))
-        run = [rows[i] for i in take]
-        if len(run) == 1 or not _fits(run):
-            done = [_forward_alone(r) for r in run]
-        else:
-            done = run_together(run)
-        results.update(zip(take, done))
-    return [results[i] for i in range(len(rows))]
-
-
-def _forward_alone(row: Row) -> GenerationResult:
-    """One stream on :func:`generation.stream` (prefix cache, Stop, timeouts), passed to its reader."""
-    if row.sink.n_tokens:  # a failed batch run already streamed part of it: start the text again
-        row.sink.n_tokens = 0
-        row.sink.text_queue.put(_RESTART)
-    told = ""
-    updates = gen.stream(*row.args, **row.opts)
-    try:
-        for update in updates:
-            if update.done and update.result is not None:
-                return update.result
-            if row.gone.is_set():
-                break
-            if len(update.text) > len(told):
-                row.sink.n_tokens = update.n_tokens
-                row.sink.text_queue.put(update.text[len(told) :])
-                told = update.text
-    finally:
-        updates.close()  # a reader that left: the worker stops at its next token
-    # Nobody reads this one (its reader left); raising would make the batcher rerun every row.
-    return GenerationResult(**row.base, output_ids=[], text=told, tokens=[], steps=[], stop_reason="stopped",
-                            seconds=0.0, tokens_per_s=0.0)
 
 
 def batcher_for(loaded: models.LoadedModel, o: GenerationOptions) -> batching.Batcher[Row, GenerationResult]:
@@ -446,5 +326,4 @@ def _keep_longest(out: Any, rows: Sequence[Row], seqs: Sequence[Sequence[int]], 
     gen._keep_prompt(cache_key, list(seqs[j]), cache)
 
 
-__all__ = ["BATCH_MAX_NEW_TOKENS", "ROW_STEPS", "Row", "batcher_for", "generate", "prepare_row", "run_together", "stream",
-           "stream_batcher_for"]
+__all__ = ["BATCH_MAX_NEW_TOKENS", "Row", "batcher_for", "generate", "prepare_row", "run_together"]

@@ -45,6 +45,7 @@ class Batcher(Generic[X, Y]):
         self.max_batch = max(1, int(max_batch))
         self._lock = threading.Lock()
         self._pending: list[_Call[X]] = []
+        self._running: list[X] = []  # the items of the batch being run
         self._leading = False
         self.batches: list[int] = []  # sizes of the batches run (the last 1,000): what tests and benches read
 
@@ -67,6 +68,17 @@ class Batcher(Generic[X, Y]):
             raise call.error
         return call.value
 
+    def ahead_of(self, item: X) -> tuple[list[X], list[X]]:
+        """What runs before ``item``: the batch running now (``item`` itself if it is in it) and
+        the items queued before it (what a waiting caller's time estimate reads)."""
+        with self._lock:
+            queued = []
+            for c in self._pending:
+                if c.item is item:
+                    break
+                queued.append(c.item)
+            return list(self._running), queued
+
     def _lead(self, own: _Call[X]) -> None:
         """Run one batch: ``own`` and the oldest pending calls; then hand the lead on."""
         try:
@@ -74,9 +86,11 @@ class Batcher(Generic[X, Y]):
                 batch = [own] + [c for c in self._pending if c is not own][: self.max_batch - 1]
                 taken = {id(c) for c in batch}
                 self._pending = [c for c in self._pending if id(c) not in taken]
+                self._running = [c.item for c in batch]
             self._run(batch)
         finally:
             with self._lock:
+                self._running = []
                 nxt = self._pending[0] if self._pending else None
                 self._leading = nxt is not None
             if nxt is not None:

@@ -33,7 +33,7 @@ class Limits:
     answer_concurrency: int = 8
     generate_batch: int = 8  # generations per batched generate
     # The Generation tab's streams: that many at once, since concurrent streams on one model are
-    # decoded together (playground.batched_generate.stream, at most ROW_STEPS rows x tokens a run).
+    # decoded together (playground.batched_stream, at most ROW_STEPS rows x tokens a run).
     stream_concurrency: int = 8
     explain_concurrency: int = 1
     long_jobs_per_session: int = 2  # explanations one browser session may have waiting or running

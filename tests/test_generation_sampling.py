@@ -1,5 +1,5 @@
 """Sampling with a generator per row (playground.tasks.generation_sampling) and the Generation
-tab's streams decoded together (playground.batched_generate.stream). A lone sampled run draws
+tab's streams decoded together (playground.batched_stream.stream). A lone sampled run draws
 what transformers' own sampling draws from the same seed; sampled rows in one batch, and sampled
 runs at once in two threads, each give their lone text; concurrent streams share generate
 calls, each reader sees only its own text grow, and a reader that leaves stops only its row. On
@@ -15,6 +15,7 @@ import pytest
 import torch
 
 from playground import batched_generate as bg
+from playground import batched_stream as bs
 from playground import config, models
 from playground.prefix_cache import PREFIXES
 from playground.tasks import generation as gen
@@ -122,12 +123,12 @@ def _meet_streams(key: str, asks: list[dict], leave: dict[int, int] | None = Non
     leads, alone; the others queue on its batcher; then the gate opens."""
     leave = leave or {}
     loaded = models.load(gen.spec_for(key))
-    batcher = bg.stream_batcher_for(loaded, gen.options(**asks[0]))
+    batcher = bs.stream_batcher_for(loaded, gen.options(**asks[0]))
     before = len(batcher.batches)
     out: list = [None] * len(asks)
 
     def run(i: int) -> None:
-        out[i] = _read(bg.stream(PROMPTS[i], key, **asks[i]), leave.get(i))
+        out[i] = _read(bs.stream(PROMPTS[i], key, **asks[i]), leave.get(i))
 
     def until(ready) -> None:
         deadline = time.monotonic() + 20
@@ -162,7 +163,7 @@ def test_concurrent_streams_share_generate_calls_and_each_reader_sees_its_own_te
 
 def test_a_run_holds_at_most_row_steps_and_a_reader_that_leaves_stops_only_its_row() -> None:
     key = "tiny-llama"
-    n = bg.ROW_STEPS // 2  # two rows per run
+    n = bs.ROW_STEPS // 2  # two rows per run
     asks = [{**SAMPLED, "seed": i, "mode": "plain", "max_new_tokens": n} for i in range(4)]
     lone = [_alone(PROMPTS[i], key, **o) for i, o in enumerate(asks)]
     PREFIXES.forget()

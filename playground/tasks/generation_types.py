@@ -183,9 +183,12 @@ class GenerationResult:
 @dataclass(frozen=True)
 class GenerationUpdate:
     """One streamed state: the text so far (each update's text extends the previous one),
-    tokens generated so far, and on the last update ``done`` and the ``result``."""
+    tokens generated so far, and on the last update ``done`` and the ``result``. ``waiting``:
+    while the generation waits for others to run first, how many and about how many seconds
+    (None: not yet known)."""
 
     text: str
     n_tokens: int
     done: bool = False
     result: GenerationResult | None = None
+    waiting: tuple[int, float | None] | None = None

@@ -9,7 +9,7 @@ from typing import Any
 
 import gradio as gr
 
-from .. import batched_generate, config, models, views
+from .. import batched_stream, config, models, views
 from ..config import LIMITS
 from ..messages import t
 from ..tasks import generation as task
@@ -123,17 +123,26 @@ def build(i18n: gr.I18n, profile: str) -> dict[str, Any]:
         models.load(spec, conversion_progress(spec, lang, progress))  # first time: GGUF conversion with a moving bar
         final = None
         last = 0.0
-        # A class's streams at once on one model are decoded together (batched_generate.stream).
-        for update in batched_generate.stream(prompt_v, model_key=spec.key, profile=profile, stop=stop, max_new_tokens=max_new_v,
+        waited = False
+        # A class's streams at once on one model are decoded together (batched_stream.stream).
+        for update in batched_stream.stream(prompt_v, model_key=spec.key, profile=profile, stop=stop, max_new_tokens=max_new_v,
                                   temperature=temp_v, top_k=top_k_v, top_p=top_p_v, repetition_penalty=rep_v,
                                   seed=seed_v, mode=mode_v):
             final = update.result if update.done else None
+            if update.waiting is not None:  # other students' generations run first: say how long
+                ahead, seconds = update.waiting
+                line = (t("gen_waiting_unknown", lang, ahead=ahead) if seconds is None
+                        else t("gen_waiting", lang, ahead=ahead, seconds=int(seconds)))
+                waited = True
+                yield (gr.skip(), line, *[gr.skip()] * (len(gen_outputs) - 2))
+                continue
             # Every page update costs the server Python time that the generating thread needs
             # (2 cores, one GIL): refresh the text at most every UPDATE_EVERY seconds.
             now = time.monotonic()
             if now - last >= UPDATE_EVERY and not update.done:
                 last = now
-                yield (update.text, *[gr.skip()] * (len(gen_outputs) - 1))
+                yield (update.text, "" if waited else gr.skip(), *[gr.skip()] * (len(gen_outputs) - 2))
+                waited = False
         if final is None:
             return
         n = len(final.tokens)

@@ -99,12 +99,12 @@ def test_students_who_press_generate_at_once_share_a_run_and_each_sees_their_tex
     streamed text and summary."""
     import time
 
-    from playground import batched_generate as bg
+    from playground import batched_stream as bs
     from playground import models
     from playground.tasks import generation as gen
 
     spec = gen.spec_for(None, "tiny")
-    batcher = bg.stream_batcher_for(models.load(spec), gen.options())  # the tab's defaults
+    batcher = bs.stream_batcher_for(models.load(spec), gen.options())  # the tab's defaults
     before = len(batcher.batches)
     pages = [app_page] + [app_page.context.browser.new_page(viewport={"width": 1280, "height": 1800}) for _ in range(2)]
     prompts = [PROMPT, "Tell me about the moon.", "写一首关于大海的短诗。"]

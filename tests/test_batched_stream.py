@@ -1,0 +1,84 @@
+"""A Generation-tab stream that waits for others says so, and Stop answers it at once
+(playground.batched_stream). On the tiny decoders (random weights, the real generation code)."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+
+from playground import batched_generate as bg
+from playground import batched_stream as bs
+from playground import models
+from playground.prefix_cache import PREFIXES
+from playground.tasks import generation as gen
+
+PROMPTS = ["Once upon a time there was", "The weather today is", "Name three colours."]
+KEY = "tiny-llama"
+
+
+@pytest.fixture(autouse=True)
+def empty_table() -> None:
+    PREFIXES.forget()
+
+
+def _read_into(stream, seen: list) -> None:
+    for update in stream:
+        seen.append(update)
+
+
+def _until(ready, seconds: float = 30) -> bool:
+    deadline = time.monotonic() + seconds
+    while not ready() and time.monotonic() < deadline:
+        time.sleep(0.02)
+    return ready()
+
+
+def test_a_waiting_stream_says_what_runs_first_and_stop_answers_it_at_once() -> None:
+    asks = [{"temperature": 0.7, "seed": i, "mode": "plain", "max_new_tokens": 8} for i in range(3)]
+    loaded = models.load(gen.spec_for(KEY))
+    batcher = bs.stream_batcher_for(loaded, gen.options(**asks[0]))
+    list(bs.stream(PROMPTS[0], KEY, **asks[0]))  # one timed run: the estimate has a pace
+    lone = []
+    for p, o in zip(PROMPTS, asks):
+        PREFIXES.forget()
+        lone.append(list(gen.stream(p, KEY, **o))[-1].result)
+    PREFIXES.forget()
+    before = len(batcher.batches)
+    stop = threading.Event()
+    seen: list[list] = [[], [], []]
+    threads = [threading.Thread(target=_read_into, args=(bs.stream(PROMPTS[i], KEY, stop=stop if i == 2 else None,
+                                                                   **asks[i]), seen[i])) for i in range(3)]
+    with models.gate(KEY).eager():  # the model is busy: the first stream leads and waits on it
+        threads[0].start()
+        assert _until(lambda: batcher._leading and not batcher._pending)
+        threads[1].start()
+        assert _until(lambda: len(batcher._pending) == 1)
+        threads[2].start()
+        assert _until(lambda: len(batcher._pending) == 2)
+        assert _until(lambda: any(u.waiting for u in seen[1]) and any(u.waiting for u in seen[2]))
+        one = next(u.waiting for u in seen[1] if u.waiting)
+        two = next(u.waiting for u in seen[2] if u.waiting)
+        assert one[0] == 1 and two[0] == 2  # generations that run before each
+        assert one[1] is not None and two[1] is not None and two[1] >= one[1]
+        assert not any(u.waiting for u in seen[0])  # the first one is running, not waiting
+        stop.set()  # the third student presses Stop while the model is still busy
+        assert _until(lambda: seen[2] and seen[2][-1].done, seconds=5)
+        assert not seen[0] or not seen[0][-1].done  # the others are still waiting on the model
+    for th in threads:
+        th.join(60)
+    stopped = seen[2][-1].result
+    assert stopped.stop_reason == "stopped" and stopped.output_ids == []
+    for i in (0, 1):
+        result = seen[i][-1].result
+        assert result.output_ids == lone[i].output_ids and result.stop_reason == lone[i].stop_reason
+        assert all(u.waiting is None for u in seen[i] if u.text)  # once its text comes, it no longer waits
+    assert batcher.batches[before:] == [1, 2]  # the stopped row was in the batch but never ran
+
+
+def test_without_a_timed_run_the_wait_is_said_without_a_number() -> None:
+    opts = gen.options(temperature=0.0, max_new_tokens=5, max_time=17.0)  # a batcher nobody has used
+    row = bg.prepare_row(PROMPTS[0], KEY, temperature=0.0, max_new_tokens=5, max_time=17.0, mode="plain")
+    batcher = bs.stream_batcher_for(row.loaded, opts)
+    assert bs.waiting(batcher, row) == (0, None)
