@@ -160,7 +160,11 @@ def _run_streams(rows: list[Row]) -> list[GenerationResult]:
                 r.ended.set()
         made = max((len(d.output_ids) + (d.eos_step is not None) for d in done), default=0)
         if made and all(d.seconds > 0 for d in done):  # a stopped or failed run says nothing of the pace
-            _pace[_key(run[0].loaded, run[0].options)] = (time.perf_counter() - started) / (made * len(run))
+            key = _key(run[0].loaded, run[0].options)
+            _pace.pop(key, None)
+            _pace[key] = (time.perf_counter() - started) / (made * len(run))
+            while len(_pace) > batching.MAX_BATCHERS:  # as bounded as the batchers (keys carry client settings)
+                _pace.pop(next(iter(_pace)))
         results.update(zip(take, done))
     return [results[i] for i in range(len(rows))]
 

@@ -68,6 +68,12 @@ class Batcher(Generic[X, Y]):
             raise call.error
         return call.value
 
+    @property
+    def idle(self) -> bool:
+        """Nothing running and nothing waiting."""
+        with self._lock:
+            return not self._leading and not self._pending
+
     def ahead_of(self, item: X) -> tuple[list[X], list[X]]:
         """What runs before ``item``: the batch running now (``item`` itself if it is in it) and
         the items queued before it (what a waiting caller's time estimate reads)."""
@@ -116,16 +122,25 @@ class Batcher(Generic[X, Y]):
             c.ready.set()
 
 
-_batchers: dict[Hashable, Batcher[Any, Any]] = {}
+_batchers: dict[Hashable, Batcher[Any, Any]] = {}  # least recently used first
 _registry_lock = threading.Lock()
+# Keys carry settings a client picks (a repetition penalty, a time limit): the registry keeps at
+# most this many batchers, dropping the least recently used idle ones (a dropped key's next call
+# simply gets a new batcher).
+MAX_BATCHERS = 256
 
 
 def batcher(key: Hashable, fn: Callable[[list[Any]], Sequence[Any]], max_batch: int = 16) -> Batcher[Any, Any]:
     """The one :class:`Batcher` for ``key`` (a model and what it computes), made on first use."""
     with _registry_lock:
-        if key not in _batchers:
-            _batchers[key] = Batcher(fn, max_batch)
-        return _batchers[key]
+        found = _batchers.pop(key, None)
+        if found is None:
+            found = Batcher(fn, max_batch)
+            idle = [k for k, b in _batchers.items() if b.idle]
+            for k in idle[: max(0, len(_batchers) + 1 - MAX_BATCHERS)]:
+                del _batchers[k]
+        _batchers[key] = found
+        return found
 
 
-__all__ = ["Batcher", "batcher"]
+__all__ = ["MAX_BATCHERS", "Batcher", "batcher"]

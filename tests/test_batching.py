@@ -45,6 +45,32 @@ def test_calls_arriving_during_a_batch_share_the_next_one() -> None:
     assert max(b.batches) == 4 and len(b.batches) == 4  # 1 + 4 + 4 + 2
 
 
+def test_the_registry_of_batchers_is_bounded_and_never_drops_a_busy_one() -> None:
+    """Keys carry client settings (a repetition penalty slider): a class trying every value must
+    not grow the registry without end; a batcher running a batch is kept."""
+    release, started = threading.Event(), threading.Event()
+
+    def slow(xs: list[int]) -> list[int]:
+        started.set()
+        release.wait(10)
+        return xs
+
+    busy = batching.batcher(("test-busy",), slow)
+    with ThreadPoolExecutor(1) as pool:
+        running = pool.submit(busy, 1)
+        assert started.wait(10)
+        made = [batching.batcher(("test-key", i), lambda xs: xs) for i in range(batching.MAX_BATCHERS + 50)]
+        assert len(batching._batchers) <= batching.MAX_BATCHERS
+        assert batching.batcher(("test-busy",), slow) is busy  # running: never dropped
+        last = ("test-key", batching.MAX_BATCHERS + 49)
+        assert batching.batcher(last, lambda xs: xs) is made[-1]  # recent ones stay
+        assert batching.batcher(("test-key", 0), lambda xs: xs) is not made[0]  # the oldest idle one went
+        release.set()
+        assert running.result(10) == 1
+    for key in [k for k in batching._batchers if k[0] in ("test-key", "test-busy")]:
+        del batching._batchers[key]  # leave the registry to the other tests
+
+
 def test_one_bad_item_fails_only_its_own_caller() -> None:
     release, first = threading.Event(), threading.Event()
 
