@@ -76,6 +76,8 @@ class Row:
     gone: threading.Event = dataclasses.field(default_factory=threading.Event)  # a stream's reader left
     began: threading.Event = dataclasses.field(default_factory=threading.Event)  # its run started
     ended: threading.Event = dataclasses.field(default_factory=threading.Event)  # its run ended
+    made: list[int] | None = None  # in a batched run, a stream's tokens so far (what Stop answers with)
+    t0: float = 0.0  # when its batched run started
 
 
 def prepare_row(
@@ -231,6 +233,8 @@ def _streams(rows: Sequence[Row], stops: Any) -> Any:
                 # criteria before or after it streams that step); later steps are padding.
                 if r.sink is not None and (self.step == 0 or stops.length[i] is None or self.step <= stops.length[i]):
                     r.sink.put(value[i : i + 1])
+                    if self.step and r.made is not None:
+                        r.made.append(int(value[i]))
 
         def end(self) -> None:
             for r in rows:
@@ -289,6 +293,8 @@ def run_together(rows: list[Row]) -> list[GenerationResult]:
         kwargs["streamer"] = _streams(rows, stops)
     with models.gate(spec.key).generating(), models.guard_oom(), loaded.generation_context():
         started = time.perf_counter()
+        for r in rows:
+            r.made, r.t0 = ([] if r.sink is not None else None), started
         out = model.generate(**kwargs)
         ended = time.perf_counter()
     piece = Pieces(tok)

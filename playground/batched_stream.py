@@ -26,6 +26,7 @@ from . import batching, models
 from .batched_generate import BATCH_MAX_NEW_TOKENS, Row, _fits, prepare_row, run_together
 from .config import LIMITS
 from .tasks import generation as gen
+from .tasks.generation_pieces import Pieces
 from .tasks.generation_types import MAX_TIME_CAP, GenerationOptions, GenerationResult, GenerationUpdate
 
 # Rows x new tokens one batched run may hold (a row-step keeps 2 x vocab floats: 1.2 MB on
@@ -87,10 +88,12 @@ def stream(
             except queue.Empty:
                 if not worker.is_alive() and row.sink.text_queue.empty():
                     break
+                if stop is not None and stop.is_set() and (not row.began.is_set() or row.made is not None):
+                    # Stop while waiting, or in a batched run: answered now (see below)
+                    made = list(row.made or [])
+                    yield GenerationUpdate(so_far, len(made), True, _stopped(row, made))
+                    return
                 if not row.began.is_set():
-                    if stop is not None and stop.is_set():  # Stop while waiting: answered now
-                        yield GenerationUpdate("", 0, True, _stopped(row))
-                        return
                     if (now := waiting(batcher, row)) != told:
                         told = now
                         yield GenerationUpdate("", 0, waiting=now)
@@ -103,6 +106,11 @@ def stream(
             if chunk:
                 so_far += chunk
                 yield GenerationUpdate(so_far, row.sink.n_tokens)
+            if stop is not None and stop.is_set() and row.made is not None:
+                # Stop in a batched run: answered now with the tokens so far (no next-token
+                # steps: those come only when the run ends); the row stops at its next token.
+                yield GenerationUpdate(so_far, len(row.made), True, _stopped(row, list(row.made)))
+                return
         # A run ends at max_time; a row may first wait for the run before it (one at a time).
         worker.join(timeout=2 * (o.max_time + MAX_TIME_CAP) + 60)
     finally:
@@ -124,9 +132,15 @@ def waiting(batcher: batching.Batcher[Row, GenerationResult], row: Row) -> tuple
     return len(ahead), (None if pace is None else round(left * pace))
 
 
-def _stopped(row: Row, text: str = "") -> GenerationResult:
-    return GenerationResult(**row.base, output_ids=[], text=text, tokens=[], steps=[], stop_reason="stopped",
-                            seconds=0.0, tokens_per_s=0.0)
+def _stopped(row: Row, made: list[int] | None = None) -> GenerationResult:
+    """The result of a stream stopped before its run gave one: the tokens it made so far, if any."""
+    tok, eos = row.loaded.tokenizer, set(gen._eos_ids(row.loaded))
+    ids = [t for t in made or [] if t not in eos]
+    seconds = time.perf_counter() - row.t0 if ids and row.t0 else 0.0
+    piece = Pieces(tok)
+    return GenerationResult(**row.base, output_ids=ids, text=tok.decode(ids, skip_special_tokens=True),
+                            tokens=[piece(t) for t in ids], steps=[], stop_reason="stopped", seconds=seconds,
+                            tokens_per_s=len(ids) / seconds if seconds > 0 else 0.0)
 
 
 def _key(loaded: models.LoadedModel, o: GenerationOptions) -> Hashable:
@@ -192,7 +206,7 @@ def _forward_alone(row: Row) -> GenerationResult:
     finally:
         updates.close()  # a reader that left: the worker stops at its next token
     # Nobody reads this one (its reader left); raising would make the batcher rerun every row.
-    return _stopped(row, told)
+    return _stopped(row)
 
 
 __all__ = ["ROW_STEPS", "stream", "stream_batcher_for", "waiting"]

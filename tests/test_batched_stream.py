@@ -82,3 +82,51 @@ def test_without_a_timed_run_the_wait_is_said_without_a_number() -> None:
     row = bg.prepare_row(PROMPTS[0], KEY, temperature=0.0, max_new_tokens=5, max_time=17.0, mode="plain")
     batcher = bs.stream_batcher_for(row.loaded, opts)
     assert bs.waiting(batcher, row) == (0, None)
+
+
+def test_stop_in_a_batched_run_answers_at_once_with_the_text_so_far(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Two streams share a run (each forward sleeps 30 ms a row, so it lasts seconds); the
+    second student presses Stop once text shows: their page gets its tokens so far at once, a
+    prefix of what the same seed gives alone, while the other stream goes on to its lone text."""
+    loaded = models.load(gen.spec_for(KEY))
+    forward = loaded.model.forward
+
+    def slow(*args, **kwargs):
+        ids = kwargs.get("input_ids", args[0] if args else None)
+        time.sleep(0.03 * (ids.shape[0] if ids is not None else 1))
+        return forward(*args, **kwargs)
+
+    asks = [{"temperature": 0.8, "seed": 20 + i, "mode": "plain", "max_new_tokens": 60, "max_time": 60.0}
+            for i in range(3)]
+    lone = []
+    for p, o in zip(PROMPTS, asks):
+        PREFIXES.forget()
+        lone.append(list(gen.stream(p, KEY, **o))[-1].result)
+    PREFIXES.forget()
+    monkeypatch.setattr(loaded.model, "forward", slow)
+    batcher = bs.stream_batcher_for(loaded, gen.options(**asks[0]))
+    before = len(batcher.batches)
+    stop = threading.Event()
+    seen: list[list] = [[], [], []]
+    threads = [threading.Thread(target=_read_into, args=(bs.stream(PROMPTS[i], KEY, stop=stop if i == 2 else None,
+                                                                   **asks[i]), seen[i])) for i in range(3)]
+    with models.gate(KEY).eager():
+        threads[0].start()
+        assert _until(lambda: batcher._leading and not batcher._pending)
+        threads[1].start()
+        threads[2].start()
+        assert _until(lambda: len(batcher._pending) == 2)
+    assert _until(lambda: any(u.text for u in seen[2]), seconds=60)  # the batched run streams
+    pressed = time.monotonic()
+    stop.set()
+    assert _until(lambda: seen[2] and seen[2][-1].done, seconds=5)
+    answered = time.monotonic() - pressed
+    assert not (seen[1] and seen[1][-1].done)  # the other row of the run is still going
+    for th in threads:
+        th.join(120)
+    assert batcher.batches[before:] == [1, 2]
+    stopped = seen[2][-1].result
+    assert stopped.stop_reason == "stopped" and stopped.steps == [] and answered < 2.0
+    assert 1 <= len(stopped.output_ids) < len(lone[2].output_ids)
+    assert lone[2].output_ids[: len(stopped.output_ids)] == stopped.output_ids
+    assert seen[1][-1].result.output_ids == lone[1].output_ids
