@@ -78,6 +78,9 @@ class Row:
     ended: threading.Event = dataclasses.field(default_factory=threading.Event)  # its run ended
     made: list[int] | None = None  # in a batched run, a stream's tokens so far (what Stop answers with)
     t0: float = 0.0  # when its batched run started
+    # In a batched run: the sampler's per-step processed scores (rows, vocab) and this row's
+    # index in them, for the next-token view of a row stopped before the run ends.
+    scores: tuple[list[Any], int] | None = None
 
 
 def prepare_row(
@@ -293,9 +296,14 @@ def run_together(rows: list[Row]) -> list[GenerationResult]:
         kwargs["streamer"] = _streams(rows, stops)
     with models.gate(spec.key).generating(), models.guard_oom(), loaded.generation_context():
         started = time.perf_counter()
-        for r in rows:
+        for i, r in enumerate(rows):
             r.made, r.t0 = ([] if r.sink is not None else None), started
-        out = model.generate(**kwargs)
+            r.scores = (sampler.scores, i) if r.sink is not None else None
+        try:
+            out = model.generate(**kwargs)
+        finally:
+            for r in rows:
+                r.scores = None  # a stopped reader took its reference; the run's scores go with the run
         ended = time.perf_counter()
     piece = Pieces(tok)
     results = []

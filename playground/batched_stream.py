@@ -22,12 +22,14 @@ import time
 from collections.abc import Hashable, Iterator
 from typing import Any
 
+import torch
+
 from . import batching, models
 from .batched_generate import BATCH_MAX_NEW_TOKENS, Row, _fits, prepare_row, run_together
 from .config import LIMITS
 from .tasks import generation as gen
 from .tasks.generation_pieces import Pieces
-from .tasks.generation_types import MAX_TIME_CAP, GenerationOptions, GenerationResult, GenerationUpdate
+from .tasks.generation_types import MAX_TIME_CAP, GenerationOptions, GenerationResult, GenerationUpdate, NextTokenStep
 
 # Rows x new tokens one batched run may hold (a row-step keeps 2 x vocab floats: 1.2 MB on
 # Qwen): 8 short answers, 4 streams of the Generation tab's default 64 tokens, 1 of 256.
@@ -107,8 +109,8 @@ def stream(
                 so_far += chunk
                 yield GenerationUpdate(so_far, row.sink.n_tokens)
             if stop is not None and stop.is_set() and row.made is not None:
-                # Stop in a batched run: answered now with the tokens so far (no next-token
-                # steps: those come only when the run ends); the row stops at its next token.
+                # Stop in a batched run: answered now with the tokens so far and their
+                # next-token steps; the row stops at its next token, the others go on.
                 yield GenerationUpdate(so_far, len(row.made), True, _stopped(row, list(row.made)))
                 return
         # A run ends at max_time; a row may first wait for the run before it (one at a time).
@@ -139,8 +141,28 @@ def _stopped(row: Row, made: list[int] | None = None) -> GenerationResult:
     seconds = time.perf_counter() - row.t0 if ids and row.t0 else 0.0
     piece = Pieces(tok)
     return GenerationResult(**row.base, output_ids=ids, text=tok.decode(ids, skip_special_tokens=True),
-                            tokens=[piece(t) for t in ids], steps=[], stop_reason="stopped", seconds=seconds,
-                            tokens_per_s=len(ids) / seconds if seconds > 0 else 0.0)
+                            tokens=[piece(t) for t in ids], steps=_steps_so_far(row, ids, piece), stop_reason="stopped",
+                            seconds=seconds, tokens_per_s=len(ids) / seconds if seconds > 0 else 0.0)
+
+
+def _steps_so_far(row: Row, ids: list[int], piece: Pieces) -> list[NextTokenStep]:
+    """The next-token steps of a row stopped while its batched run goes on. Its raw logits stay
+    inside the running ``generate`` (returned only at the end), so they come from one forward
+    over the prompt and the tokens made (the same numbers up to float rounding); the processed
+    scores are the sampler's own, those the row drew from."""
+    scores, i = row.scores or ([], 0)
+    k = min(len(ids), len(scores))
+    if k == 0:
+        return []
+    processed = tuple(s[i : i + 1] for s in scores[:k])
+    loaded = row.loaded
+    seq = torch.tensor([list(row.prep.input_ids) + ids[:k]], device=loaded.device)
+    # No gate: the run holds the model in its sdpa state; were it to end meanwhile, an eager
+    # pass would give the same numbers, only slower.
+    with torch.inference_mode(), models.guard_oom(), loaded.generation_context():
+        # Positions -k-1 .. -2 predict the k tokens; only those logits are kept (not prompt x vocab).
+        logits = loaded.model(input_ids=seq, logits_to_keep=k + 1).logits[0, :k].float()
+    return gen._steps(ids[:k], tuple(logits[j : j + 1] for j in range(k)), processed, piece)
 
 
 def _key(loaded: models.LoadedModel, o: GenerationOptions) -> Hashable:

@@ -126,7 +126,15 @@ def test_stop_in_a_batched_run_answers_at_once_with_the_text_so_far(monkeypatch:
         th.join(120)
     assert batcher.batches[before:] == [1, 2]
     stopped = seen[2][-1].result
-    assert stopped.stop_reason == "stopped" and stopped.steps == [] and answered < 2.0
+    assert stopped.stop_reason == "stopped" and answered < 2.0
     assert 1 <= len(stopped.output_ids) < len(lone[2].output_ids)
     assert lone[2].output_ids[: len(stopped.output_ids)] == stopped.output_ids
+    # Its next-token view so far: the lone run's steps (raw from a forward over the tokens made,
+    # processed from the sampler's scores), up to float rounding.
+    assert [s.token_id for s in stopped.steps] == stopped.output_ids
+    for got, want in zip(stopped.steps, lone[2].steps):
+        assert got.rank == want.rank
+        assert got.p_raw == pytest.approx(want.p_raw, abs=1e-3)
+        assert got.p_processed == pytest.approx(want.p_processed, abs=1e-3)
+        assert [c[1] for c in got.raw[:3]] == [c[1] for c in want.raw[:3]]
     assert seen[1][-1].result.output_ids == lone[1].output_ids
