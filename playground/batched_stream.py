@@ -81,6 +81,14 @@ def stream(
 
     worker = threading.Thread(target=work, name=f"stream-{row.loaded.spec.key}", daemon=True)
     so_far, told = "", None
+
+    def stopped_now() -> GenerationUpdate:
+        made = list(row.made or [])
+        if made and row.scores is None:  # its run's generate just ended: the whole result is moments away
+            worker.join(timeout=2)
+            if "result" in box:
+                return GenerationUpdate(box["result"].text, len(box["result"].tokens), True, box["result"])
+        return GenerationUpdate(so_far, len(made), True, _stopped(row, made))
     try:
         worker.start()
         yield GenerationUpdate("", 0)
@@ -92,8 +100,7 @@ def stream(
                     break
                 if stop is not None and stop.is_set() and (not row.began.is_set() or row.made is not None):
                     # Stop while waiting, or in a batched run: answered now (see below)
-                    made = list(row.made or [])
-                    yield GenerationUpdate(so_far, len(made), True, _stopped(row, made))
+                    yield stopped_now()
                     return
                 if not row.began.is_set():
                     if (now := waiting(batcher, row)) != told:
@@ -111,7 +118,7 @@ def stream(
             if stop is not None and stop.is_set() and row.made is not None:
                 # Stop in a batched run: answered now with the tokens so far and their
                 # next-token steps; the row stops at its next token, the others go on.
-                yield GenerationUpdate(so_far, len(row.made), True, _stopped(row, list(row.made)))
+                yield stopped_now()
                 return
         # A run ends at max_time; a row may first wait for the run before it (one at a time).
         worker.join(timeout=2 * (o.max_time + MAX_TIME_CAP) + 60)
