@@ -7,6 +7,7 @@ from __future__ import annotations
 import contextlib
 import os
 import socket
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -21,6 +22,27 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+def until(ready: Any, seconds: float = 30) -> bool:
+    """Wait until ``ready()`` holds (polling), at most ``seconds``; whether it holds."""
+    deadline = time.monotonic() + seconds
+    while not ready() and time.monotonic() < deadline:
+        time.sleep(0.02)
+    return bool(ready())
+
+
+def slow_forward(monkeypatch: pytest.MonkeyPatch, model: Any, per_row: float) -> None:
+    """Make each of ``model``'s forwards sleep ``per_row`` seconds a batch row first, as a
+    row adds nearly a step's cost on a CPU: a batched run then lasts long enough to act in."""
+    forward = model.forward
+
+    def slow(*args: Any, **kwargs: Any) -> Any:
+        ids = kwargs.get("input_ids", args[0] if args else None)
+        time.sleep(per_row * (ids.shape[0] if ids is not None else 1))
+        return forward(*args, **kwargs)
+
+    monkeypatch.setattr(model, "forward", slow)
+
 
 # Budgets small enough for unit tests on two CPU cores.
 SMALL = {"ig_steps": 8, "lime_samples": 40, "shap_evals": 40}

@@ -14,6 +14,8 @@ from playground import models
 from playground.prefix_cache import PREFIXES
 from playground.tasks import generation as gen
 
+from conftest import slow_forward, until
+
 PROMPTS = ["Once upon a time there was", "The weather today is", "Name three colours."]
 KEY = "tiny-llama"
 
@@ -26,13 +28,6 @@ def empty_table() -> None:
 def _read_into(stream, seen: list) -> None:
     for update in stream:
         seen.append(update)
-
-
-def _until(ready, seconds: float = 30) -> bool:
-    deadline = time.monotonic() + seconds
-    while not ready() and time.monotonic() < deadline:
-        time.sleep(0.02)
-    return ready()
 
 
 def test_a_waiting_stream_says_what_runs_first_and_stop_answers_it_at_once() -> None:
@@ -52,19 +47,19 @@ def test_a_waiting_stream_says_what_runs_first_and_stop_answers_it_at_once() -> 
                                                                    **asks[i]), seen[i])) for i in range(3)]
     with models.gate(KEY).eager():  # the model is busy: the first stream leads and waits on it
         threads[0].start()
-        assert _until(lambda: batcher._leading and not batcher._pending)
+        assert until(lambda: batcher._leading and not batcher._pending)
         threads[1].start()
-        assert _until(lambda: len(batcher._pending) == 1)
+        assert until(lambda: len(batcher._pending) == 1)
         threads[2].start()
-        assert _until(lambda: len(batcher._pending) == 2)
-        assert _until(lambda: any(u.waiting for u in seen[1]) and any(u.waiting for u in seen[2]))
+        assert until(lambda: len(batcher._pending) == 2)
+        assert until(lambda: any(u.waiting for u in seen[1]) and any(u.waiting for u in seen[2]))
         one = next(u.waiting for u in seen[1] if u.waiting)
         two = next(u.waiting for u in seen[2] if u.waiting)
         assert one[0] == 1 and two[0] == 2  # generations that run before each
         assert one[1] is not None and two[1] is not None and two[1] >= one[1]
         assert not any(u.waiting for u in seen[0])  # the first one is running, not waiting
         stop.set()  # the third student presses Stop while the model is still busy
-        assert _until(lambda: seen[2] and seen[2][-1].done, seconds=5)
+        assert until(lambda: seen[2] and seen[2][-1].done, seconds=5)
         assert not seen[0] or not seen[0][-1].done  # the others are still waiting on the model
     for th in threads:
         th.join(60)
@@ -89,13 +84,6 @@ def test_stop_in_a_batched_run_answers_at_once_with_the_text_so_far(monkeypatch:
     second student presses Stop once text shows: their page gets its tokens so far at once, a
     prefix of what the same seed gives alone, while the other stream goes on to its lone text."""
     loaded = models.load(gen.spec_for(KEY))
-    forward = loaded.model.forward
-
-    def slow(*args, **kwargs):
-        ids = kwargs.get("input_ids", args[0] if args else None)
-        time.sleep(0.03 * (ids.shape[0] if ids is not None else 1))
-        return forward(*args, **kwargs)
-
     asks = [{"temperature": 0.8, "seed": 20 + i, "mode": "plain", "max_new_tokens": 60, "max_time": 60.0}
             for i in range(3)]
     lone = []
@@ -103,7 +91,7 @@ def test_stop_in_a_batched_run_answers_at_once_with_the_text_so_far(monkeypatch:
         PREFIXES.forget()
         lone.append(list(gen.stream(p, KEY, **o))[-1].result)
     PREFIXES.forget()
-    monkeypatch.setattr(loaded.model, "forward", slow)
+    slow_forward(monkeypatch, loaded.model, 0.03)
     batcher = bs.stream_batcher_for(loaded, gen.options(**asks[0]))
     before = len(batcher.batches)
     stop = threading.Event()
@@ -112,14 +100,14 @@ def test_stop_in_a_batched_run_answers_at_once_with_the_text_so_far(monkeypatch:
                                                                    **asks[i]), seen[i])) for i in range(3)]
     with models.gate(KEY).eager():
         threads[0].start()
-        assert _until(lambda: batcher._leading and not batcher._pending)
+        assert until(lambda: batcher._leading and not batcher._pending)
         threads[1].start()
         threads[2].start()
-        assert _until(lambda: len(batcher._pending) == 2)
-    assert _until(lambda: any(u.text for u in seen[2]), seconds=60)  # the batched run streams
+        assert until(lambda: len(batcher._pending) == 2)
+    assert until(lambda: any(u.text for u in seen[2]), seconds=60)  # the batched run streams
     pressed = time.monotonic()
     stop.set()
-    assert _until(lambda: seen[2] and seen[2][-1].done, seconds=5)
+    assert until(lambda: seen[2] and seen[2][-1].done, seconds=5)
     answered = time.monotonic() - pressed
     assert not (seen[1] and seen[1][-1].done)  # the other row of the run is still going
     for th in threads:

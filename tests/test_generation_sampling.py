@@ -8,7 +8,6 @@ the tiny decoders (random weights, the real loading and generation code)."""
 from __future__ import annotations
 
 import threading
-import time
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
@@ -19,6 +18,8 @@ from playground import batched_stream as bs
 from playground import config, models
 from playground.prefix_cache import PREFIXES
 from playground.tasks import generation as gen
+
+from conftest import slow_forward, until
 
 PROMPTS = ["Once upon a time there was", "The weather today is", "Name three colours.", "Hi",
            "A short story about a cat:"]
@@ -130,16 +131,11 @@ def _meet_streams(key: str, asks: list[dict], leave: dict[int, int] | None = Non
     def run(i: int) -> None:
         out[i] = _read(bs.stream(PROMPTS[i], key, **asks[i]), leave.get(i))
 
-    def until(ready) -> None:
-        deadline = time.monotonic() + 20
-        while not ready() and time.monotonic() < deadline:
-            time.sleep(0.01)
-
     with ThreadPoolExecutor(len(asks)) as pool, models.gate(key).eager():
         futures = [pool.submit(run, 0)]
-        until(lambda: batcher._leading and not batcher._pending)
+        until(lambda: batcher._leading and not batcher._pending, 20)
         futures += [pool.submit(run, i) for i in range(1, len(asks))]
-        until(lambda: len(batcher._pending) == len(asks) - 1)
+        until(lambda: len(batcher._pending) == len(asks) - 1, 20)
     for f in futures:
         f.result(120)
     return out, batcher.batches[before:]
@@ -199,14 +195,7 @@ def test_a_batch_gives_each_row_its_own_time(monkeypatch: pytest.MonkeyPatch) ->
     each row's 10 tokens fit its 1 s max_time; three together take about 2 s and must not be cut."""
     key = "tiny-llama"
     loaded = models.load(gen.spec_for(key))
-    forward = loaded.model.forward
-
-    def slow(*args, **kwargs):
-        ids = kwargs.get("input_ids", args[0] if args else None)
-        time.sleep(0.06 * (ids.shape[0] if ids is not None else 1))
-        return forward(*args, **kwargs)
-
-    monkeypatch.setattr(loaded.model, "forward", slow)
+    slow_forward(monkeypatch, loaded.model, 0.06)
     opts = {"temperature": 0.0, "max_new_tokens": 10, "max_time": 1.0, "mode": "plain"}
     lone = [_alone(p, key, **opts) for p in PROMPTS[:3]]
     assert all(r.stop_reason != "max_time" for r in lone)

@@ -10,6 +10,8 @@ import pytest
 
 from playground import text
 
+from conftest import until
+
 PROMPT = "Write a short poem about the sea."
 XSS = '<img src=x onerror="window.__pwned=1">'
 
@@ -97,7 +99,6 @@ def test_students_who_press_generate_at_once_share_a_run_and_each_sees_their_tex
     """Three pages press Generate while the model is busy (its gate held by an attention pass):
     the first runs alone, the other two are decoded together, and every page gets its own
     streamed text and summary."""
-    import time
 
     from playground import batched_stream as bs
     from playground import models
@@ -115,17 +116,12 @@ def test_students_who_press_generate_at_once_share_a_run_and_each_sees_their_tex
         page.wait_for_selector("#gen-prompt textarea")
         page.fill("#gen-prompt textarea", prompt)
 
-    def until(ready) -> None:
-        deadline = time.monotonic() + 60
-        while not ready() and time.monotonic() < deadline:
-            time.sleep(0.05)
-
     with models.gate(spec.key).eager():
         pages[0].click("#gen-generate")
-        until(lambda: batcher._leading)
+        until(lambda: batcher._leading, 60)
         for page in pages[1:]:
             page.click("#gen-generate")
-        until(lambda: len(batcher._pending) == 2)
+        until(lambda: len(batcher._pending) == 2, 60)
     for page in pages:
         page.wait_for_function("() => document.querySelector('#gen-summary').innerText.includes('tokens/s')")
         assert page.input_value("#gen-output textarea")
